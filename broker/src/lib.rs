@@ -1,0 +1,1 @@
+//! `sluice-broker`: the broker behind `mqbroker`.

@@ -1,0 +1,1 @@
+//! `sluice-client`: a Rust client for RocketMQ-compatible clusters.

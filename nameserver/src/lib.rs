@@ -1,0 +1,1 @@
+//! `sluice-nameserver`: the route table behind `mqnamesrv`.

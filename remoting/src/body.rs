@@ -1,0 +1,1 @@
+//! JSON bodies carried by Remoting commands (route data, heartbeat, register-broker, ...).

@@ -1,0 +1,1 @@
+//! Server (accept loop, processor table) and client (multiplexed connections).

@@ -1,0 +1,1 @@
+//! `sluice-store`: RocketMQ-format storage (CommitLog, ConsumeQueue, IndexFile).

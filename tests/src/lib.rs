@@ -1,0 +1,1 @@
+//! Helpers for black-box tests that start real `mqnamesrv` / `mqbroker` processes.
