@@ -16,7 +16,10 @@ pub enum RemotingError {
     Header(String),
     /// A typed request/response header is missing a required field or a field has the wrong type.
     #[error("header field `{field}`: {problem}")]
-    HeaderField { field: &'static str, problem: String },
+    HeaderField {
+        field: &'static str,
+        problem: String,
+    },
     /// A body that could not be decoded.
     #[error("malformed body: {0}")]
     Body(String),

@@ -1,0 +1,2 @@
+//! criterion benchmark: codec (filled in by the codec work)
+fn main() {}

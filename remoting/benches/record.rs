@@ -1,0 +1,2 @@
+//! criterion benchmark: record (filled in by the record work)
+fn main() {}
