@@ -1,1 +1,0 @@
-//! Typed request and response headers <-> `extFields`.
