@@ -46,6 +46,13 @@ fn bench(c: &mut Criterion) {
     c.bench_function("header/decode_v2_java", |b| {
         b.iter(|| SendMessageRequestHeaderV2::read_from(black_box(&java)).unwrap())
     });
+    // The floor: copying out just the strings a decoded header must own (a, b, c, i, n, bname).
+    c.bench_function("header/baseline_copy_owned_strings", |b| {
+        b.iter(|| {
+            let e = black_box(&java);
+            ["a", "b", "c", "i", "n", "bname"].map(|k| e.get(k).cloned())
+        })
+    });
     c.bench_function("header/decode_v2_cpp", |b| {
         b.iter(|| SendMessageRequestHeaderV2::read_from(black_box(&cpp)).unwrap())
     });
