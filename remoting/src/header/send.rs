@@ -92,7 +92,10 @@ impl From<SendMessageRequestHeaderV2> for SendMessageRequestHeader {
 }
 
 impl From<SendMessageRequestHeader> for SendMessageRequestHeaderV2 {
+    /// The broker name moves to `n` (and leaves `bname`), as the Java client's conversion does.
     fn from(v1: SendMessageRequestHeader) -> Self {
+        let mut rpc = v1.rpc;
+        let n = rpc.broker_name.take();
         Self {
             a: v1.producer_group,
             b: v1.topic,
@@ -107,8 +110,8 @@ impl From<SendMessageRequestHeader> for SendMessageRequestHeaderV2 {
             k: v1.unit_mode,
             l: v1.max_reconsume_times,
             m: v1.batch,
-            n: v1.rpc.broker_name.clone(),
-            rpc: v1.rpc,
+            n,
+            rpc,
         }
     }
 }
