@@ -1,8 +1,8 @@
 //! Typed request and response headers <-> `extFields`.
 //!
 //! Java flattens a header object into the command's `extFields` map: key = field name, value =
-//! `String.valueOf(field)`, null fields skipped. Each header here is declared with
-//! [`command_header!`](crate::command_header) (Rust field, wire key, type, required or optional),
+//! `String.valueOf(field)`, null fields skipped. Each header here is declared with the
+//! `command_header!` macro (`macros.rs`: Rust field, wire key, type, required or optional),
 //! which generates the struct and its [`CommandHeader`] impl. Required fields (Java `@CFNotNull`)
 //! are plain values; optional ones are `Option`s, so a response cannot forget a field that a Java
 //! client unboxes (a missing one is a `NullPointerException` on the client side).
@@ -10,7 +10,8 @@
 //! Decoding follows what the Java server accepts: numbers as `Integer.parseInt`/`Long.parseLong`
 //! (optional sign, no whitespace), booleans as `Boolean.parseBoolean`, unknown keys ignored. Where
 //! Java would only log a bad number and leave the field null, this module answers with
-//! [`RemotingError::HeaderField`] naming the key and the value, so the broker can tell the client.
+//! [`RemotingError::HeaderField`](crate::RemotingError::HeaderField) naming the key and the
+//! value, so the broker can tell the client.
 //!
 //! Submodules group the headers by who sends them:
 //! - [`namesrv`]: broker/admin → NameServer.
