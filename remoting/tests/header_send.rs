@@ -284,6 +284,10 @@ fn non_numeric_queue_id_names_the_field_and_the_value() {
     let (field, problem) = field_error(SendMessageRequestHeaderV2::read_from(&e2).unwrap_err());
     assert_eq!(field, "e");
     assert!(problem.contains("\" 1\""), "{problem}");
+    e2.insert("e".into(), "abc".into());
+    let err = SendMessageRequestHeaderV2::read_from(&e2).unwrap_err();
+    assert!(err.to_string().contains("`e`"), "{err}");
+    assert!(err.to_string().contains("abc"), "{err}");
 }
 
 #[test]

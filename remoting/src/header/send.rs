@@ -137,10 +137,17 @@ impl SendMessageRequestHeader {
     }
 }
 
+/// Ext key of the broker's region on every send response (failures included).
+pub const MSG_REGION: &str = "MSG_REGION";
+/// Ext key of the broker's trace switch (`true`/`false`) on every send response.
+pub const TRACE_ON: &str = "TRACE_ON";
+
 command_header! {
     /// Response to every send request. `MSG_REGION` and `TRACE_ON` are not header-class fields
     /// in Java but the broker adds them to every send response and the J5 client reads
-    /// `MSG_REGION`, so they are required here to make forgetting them impossible.
+    /// `MSG_REGION`, so they are required here to make forgetting them impossible. A failure
+    /// response carries no header but the Java broker still adds these two ([`MSG_REGION`],
+    /// [`TRACE_ON`]); add them with `with_ext`.
     pub struct SendMessageResponseHeader {
         /// Offset msgId of the stored message; comma-joined for a batch.
         req msg_id: String = "msgId",
