@@ -13,7 +13,6 @@ mod client;
 mod connection;
 mod processor;
 mod server;
-mod tmp_codec;
 
 pub use channel::{Channel, PeerInfo};
 pub use client::{ClientConfig, RemotingClient};
@@ -21,9 +20,7 @@ pub use connection::NetStats;
 pub use processor::{ProcessorTable, RequestProcessor};
 pub use server::{RemotingServer, ServerConfig};
 
-/// The codec the transport frames with.
-use tmp_codec as codec;
-
+use crate::codec;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Process-global request id, like Java's `RemotingCommand.requestId` (starts at 0, wraps).
