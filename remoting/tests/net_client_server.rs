@@ -468,3 +468,152 @@ async fn server_channel_reports_when_the_client_goes_away() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn multi_part_bodies_arrive_whole_and_in_order() {
+    // Parts as a pull response carries them: several slices, some large (partial vectored writes).
+    let parts: Vec<Bytes> = vec![
+        Bytes::from(vec![1u8; 3 * 1024 * 1024]),
+        Bytes::from_static(b"small"),
+        Bytes::from(vec![2u8; 700 * 1024]),
+        Bytes::from(vec![3u8; 17]),
+    ];
+    let expected: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+    let table = echo_table().with(SLOW, move |_c: Channel, request: RemotingCommand| {
+        let parts = parts.clone();
+        async move {
+            Some(
+                RemotingCommand::response_to(&request, ResponseCode::Success)
+                    .with_body(sluice_remoting::Body::from_parts(parts)),
+            )
+        }
+    });
+    let server = start(local_config(), table).await;
+    let addr = server.local_addr().to_string();
+    let client = client();
+    let calls = (0..4).map(|_| client.invoke(&addr, RemotingCommand::request(SLOW), RPC_TIMEOUT));
+    for response in futures::future::join_all(calls).await {
+        assert_eq!(
+            response.unwrap().body.to_bytes(),
+            Bytes::from(expected.clone())
+        );
+    }
+}
+
+#[tokio::test]
+async fn binary_header_request_gets_a_json_header_response() {
+    let server = start(local_config(), echo_table()).await;
+    let mut raw = TcpStream::connect(server.local_addr()).await.unwrap();
+    let mut request = echo_request("bin");
+    request.serialize_type = sluice_remoting::command::SerializeType::RocketMq;
+    request.opaque = 41;
+    let bytes = frame(&request);
+    assert_eq!(bytes[4], 1, "the request really is binary");
+    raw.write_all(&bytes).await.unwrap();
+    let mut buf = BytesMut::new();
+    use tokio::io::AsyncReadExt;
+    while buf.len() < 8 {
+        assert!(raw.read_buf(&mut buf).await.unwrap() > 0);
+    }
+    assert_eq!(buf[4], 0, "responses always use JSON headers");
+    let response = read_command(&mut raw, &mut buf).await.unwrap();
+    assert_eq!(response.opaque, 41);
+    assert_eq!(response.body.to_bytes(), Bytes::from("bin"));
+}
+
+#[tokio::test]
+async fn too_many_pending_requests_fail_with_busy() {
+    let table = echo_table().with(NEVER_ANSWERS, |_c: Channel, _r: RemotingCommand| async {
+        std::future::pending::<()>().await;
+        None
+    });
+    let server = start(local_config(), table).await;
+    let addr = server.local_addr().to_string();
+    let config = ClientConfig {
+        max_pending_per_connection: 2,
+        ..ClientConfig::default()
+    };
+    let client = RemotingClient::new(config, ProcessorTable::new());
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let client = client.clone();
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                client
+                    .invoke(&addr, RemotingCommand::request(NEVER_ANSWERS), RPC_TIMEOUT)
+                    .await
+            })
+        })
+        .collect();
+    eventually("two requests are held", || server.in_flight_requests() == 2).await;
+    let error = client
+        .invoke(&addr, echo_request("third"), RPC_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RemotingError::Busy(_)), "{error}");
+    for handle in held {
+        handle.abort();
+    }
+    // Cancelled callers free their slots.
+    let channel = client.channel(&addr).await.unwrap();
+    eventually("the aborted requests are forgotten", || {
+        channel.pending_requests() == 0
+    })
+    .await;
+    let response = client
+        .invoke(&addr, echo_request("fourth"), RPC_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(response.body.to_bytes(), Bytes::from("fourth"));
+}
+
+#[tokio::test]
+async fn processor_answering_later_through_the_channel() {
+    let table = echo_table().with(
+        SLOW,
+        |channel: Channel, request: RemotingCommand| async move {
+            // Answer from another task after returning None, as a held pull does.
+            let opaque = request.opaque;
+            tokio::spawn(async move {
+                let mut response = RemotingCommand::response_to(&request, ResponseCode::Success)
+                    .with_body(Bytes::from("later"));
+                response.opaque = opaque;
+                channel.send_response(response).unwrap();
+            });
+            None
+        },
+    );
+    let server = start(local_config(), table).await;
+    let response = client()
+        .invoke(
+            &server.local_addr().to_string(),
+            RemotingCommand::request(SLOW),
+            RPC_TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.body.to_bytes(), Bytes::from("later"));
+}
+
+#[tokio::test]
+async fn panicking_processor_answers_system_error_and_connection_survives() {
+    let table = echo_table().with(SLOW, |_c: Channel, _r: RemotingCommand| async move {
+        if true {
+            panic!("processor bug");
+        }
+        None
+    });
+    let server = start(local_config(), table).await;
+    let addr = server.local_addr().to_string();
+    let client = client();
+    let response = client
+        .invoke(&addr, RemotingCommand::request(SLOW), RPC_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(response.code, ResponseCode::SystemError.as_i32());
+    let response = client
+        .invoke(&addr, echo_request("ok"), RPC_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(response.code, 0);
+}

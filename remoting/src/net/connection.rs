@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::{FutureExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
@@ -243,9 +243,10 @@ fn dispatch(
     tokio::spawn(async move {
         let opaque = request.opaque;
         let code = request.code;
-        let outcome = AssertUnwindSafe(processor.process(channel.clone(), request))
-            .catch_unwind()
-            .await;
+        // `process` itself is called inside the guarded future, so a processor that panics
+        // before returning its future is caught too.
+        let call = async { processor.process(channel.clone(), request).await };
+        let outcome = AssertUnwindSafe(call).catch_unwind().await;
         let response = outcome.unwrap_or_else(|_| {
             tracing::error!(peer = %channel.shared.remote, code, "request processor panicked");
             let mut error = RemotingCommand::response_to(
@@ -345,7 +346,7 @@ async fn write_loop(
 }
 
 /// Writes every chunk in order, as few syscalls as the kernel allows, without copying them.
-async fn write_all_chunks(out: &mut OwnedWriteHalf, chunks: &[Bytes]) -> io::Result<()> {
+async fn write_all_chunks<W: AsyncWrite + Unpin>(out: &mut W, chunks: &[Bytes]) -> io::Result<()> {
     let mut index = 0;
     let mut offset = 0;
     while index < chunks.len() {
@@ -377,4 +378,104 @@ async fn write_all_chunks(out: &mut OwnedWriteHalf, chunks: &[Bytes]) -> io::Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context as TaskContext, Poll};
+
+    use super::*;
+
+    /// Accepts at most `per_call` bytes per write, across slices, like a congested socket.
+    struct Trickle {
+        per_call: usize,
+        written: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Trickle {
+        fn accept(&mut self, bufs: &[IoSlice<'_>]) -> usize {
+            self.calls += 1;
+            let mut budget = self.per_call;
+            for buf in bufs {
+                let n = buf.len().min(budget);
+                self.written.extend_from_slice(&buf[..n]);
+                budget -= n;
+                if budget == 0 {
+                    break;
+                }
+            }
+            self.per_call - budget
+        }
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut TaskContext<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(self.accept(&[IoSlice::new(buf)])))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut TaskContext<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(self.accept(bufs)))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn partial_vectored_writes_resume_at_the_right_byte() {
+        let chunks: Vec<Bytes> = (0..150u8)
+            .map(|i| Bytes::from(vec![i; (i as usize % 13) + 1]))
+            .collect();
+        let expected: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        for per_call in [1, 5, 64, 100_000] {
+            let mut out = Trickle {
+                per_call,
+                written: Vec::new(),
+                calls: 0,
+            };
+            write_all_chunks(&mut out, &chunks).await.unwrap();
+            assert_eq!(out.written, expected, "per_call {per_call}");
+            if per_call == 100_000 {
+                // 150 chunks at most 64 slices per call.
+                assert_eq!(out.calls, 3);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn gauge_wakes_waiters_at_zero() {
+        let gauge = Arc::new(Gauge::default());
+        let a = gauge.enter();
+        let b = gauge.enter();
+        assert_eq!(gauge.get(), 2);
+        let waiter = tokio::spawn({
+            let gauge = gauge.clone();
+            async move { gauge.wait_zero().await }
+        });
+        drop(a);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(b);
+        waiter.await.unwrap();
+        assert_eq!(gauge.get(), 0);
+    }
 }

@@ -84,3 +84,38 @@ pub(crate) fn code_not_supported(request: &RemotingCommand) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::RequestCodeNotSupported)
         .with_remark(format!(" request type {} not supported", request.code))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answering(code: i32) -> impl RequestProcessor {
+        move |_channel: Channel, request: RemotingCommand| async move {
+            Some(RemotingCommand::response_to(&request, code))
+        }
+    }
+
+    #[test]
+    fn routes_by_code_then_default() {
+        let table = ProcessorTable::new().with(10, answering(0));
+        assert!(table.get(10).is_some());
+        assert!(table.get(11).is_none());
+        let table = table.with_default(answering(1));
+        assert!(table.get(11).is_some());
+        assert!(!Arc::ptr_eq(table.get(10).unwrap(), table.get(11).unwrap()));
+    }
+
+    #[test]
+    fn not_supported_answer_matches_the_java_text() {
+        let mut request = RemotingCommand::request(777);
+        request.opaque = 5;
+        let response = code_not_supported(&request);
+        assert_eq!(response.code, 3);
+        assert_eq!(response.opaque, 5);
+        assert!(response.is_response());
+        assert_eq!(
+            response.remark.as_deref(),
+            Some(" request type 777 not supported")
+        );
+    }
+}
