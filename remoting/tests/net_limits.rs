@@ -118,3 +118,46 @@ async fn client_side_idle_timeout_closes_and_next_use_reconnects() {
         2
     );
 }
+
+#[tokio::test]
+async fn requests_beyond_the_in_flight_limit_get_system_busy() {
+    use sluice_remoting::net::Channel;
+    use sluice_remoting::{RemotingCommand, ResponseCode};
+    const HELD: i32 = 1001;
+    let mut config = local_config();
+    config.max_in_flight_per_connection = 2;
+    let table = echo_table().with(HELD, |_c: Channel, _r: RemotingCommand| async {
+        std::future::pending::<()>().await;
+        None
+    });
+    let server = start(config, table).await;
+    let addr = server.local_addr().to_string();
+    let client = RemotingClient::new(ClientConfig::default(), ProcessorTable::new());
+    let held: Vec<_> = (0..2)
+        .map(|_| {
+            let client = client.clone();
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                client
+                    .invoke(&addr, RemotingCommand::request(HELD), RPC_TIMEOUT)
+                    .await
+            })
+        })
+        .collect();
+    eventually("both held", || server.in_flight_requests() == 2).await;
+    let response = client
+        .invoke(&addr, echo_request("third"), RPC_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(response.code, ResponseCode::SystemBusy.as_i32());
+    assert!(response.remark.unwrap().starts_with("[OVERLOAD]"));
+    assert_eq!(
+        server.stats().requests_overloaded.load(Ordering::Relaxed),
+        1
+    );
+    // Another connection has its own budget.
+    assert_served(server.local_addr()).await;
+    for handle in held {
+        handle.abort();
+    }
+}

@@ -54,6 +54,8 @@ pub struct NetStats {
     pub closed_outbound_full: AtomicU64,
     /// Connections closed after the idle timeout.
     pub closed_idle: AtomicU64,
+    /// Requests refused with SYSTEM_BUSY because their connection had too many in flight.
+    pub requests_overloaded: AtomicU64,
 }
 
 /// A count that can be awaited down to zero (connections open, requests being processed).
@@ -200,13 +202,23 @@ async fn read_loop(
                 version: command.version,
             });
         }
-        let permit = tokio::select! {
-            biased;
-            _ = shared.closed.cancelled() => return,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return,
-            },
+        // Refuse rather than stop reading: the reader must keep reading so that answers to
+        // our own requests (which held processors may be waiting for) still get through.
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            context
+                .stats
+                .requests_overloaded
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %shared.remote, code = command.code, "too many requests in flight");
+            if !command.is_oneway() {
+                let busy = RemotingCommand::response_to(&command, ResponseCode::SystemBusy)
+                    .with_remark(format!(
+                        "[OVERLOAD] {} requests already in flight on this connection; retry later",
+                        config.max_in_flight
+                    ));
+                let _ = shared.enqueue_response(busy);
+            }
+            continue;
         };
         dispatch(context, channel, command, permit);
     }

@@ -28,8 +28,8 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Largest accepted value of a frame's length field.
     pub max_frame: usize,
-    /// Requests of one connection processed at once; beyond it the server stops reading that
-    /// connection until one finishes.
+    /// Requests of one connection processed at once; beyond it they are refused with
+    /// SYSTEM_BUSY `[OVERLOAD]` (a held pull counts until it is answered or handed off).
     pub max_in_flight_per_connection: usize,
     /// Frames waiting to be written to one connection; a response that does not fit closes it.
     pub outbound_queue: usize,
@@ -135,6 +135,11 @@ impl RemotingServer {
         self.shared.channels.get(&id).map(|c| c.clone())
     }
 
+    /// Every open connection (a snapshot).
+    pub fn channels(&self) -> Vec<Channel> {
+        self.shared.channels.iter().map(|c| c.clone()).collect()
+    }
+
     /// Graceful shutdown: stop accepting, refuse new requests with SYSTEM_BUSY, let the running
     /// ones finish and their responses go out until `grace` has passed, then close everything.
     pub async fn shutdown(&self, grace: Duration) {
@@ -159,14 +164,14 @@ impl RemotingServer {
                 "shutdown grace period over with requests still running"
             );
         }
-        for channel in shared.channels.iter() {
+        for channel in self.channels() {
             channel.finish();
         }
         if tokio::time::timeout_at(deadline, shared.connections.wait_zero())
             .await
             .is_err()
         {
-            for channel in shared.channels.iter() {
+            for channel in self.channels() {
                 channel.close();
             }
             shared.connections.wait_zero().await;
@@ -178,7 +183,7 @@ impl RemotingServer {
 impl Drop for RemotingServer {
     fn drop(&mut self) {
         self.shared.stop_accepting.cancel();
-        for channel in self.shared.channels.iter() {
+        for channel in self.channels() {
             channel.close();
         }
     }
