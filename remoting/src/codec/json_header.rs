@@ -151,39 +151,55 @@ pub(super) fn put_i32(dst: &mut BytesMut, v: i32) {
     dst.put_slice(&buf[i..]);
 }
 
-/// A JSON string literal with fastjson's default escaping: `"` `\` and control characters;
-/// everything else (including non-ASCII) is written as UTF-8.
+/// A JSON string literal escaped as fastjson 1.x's `SerializeWriter` does by default: `"` `\\`
+/// and `\b \t \n \f \r` by their short escapes; the other C0 controls, DEL, the C1 controls
+/// (U+0080..U+009F) and U+2028/U+2029 as `\uXXXX` (upper-case hex); everything else, `/` and
+/// non-ASCII included, as raw UTF-8.
 pub(super) fn put_json_string(dst: &mut BytesMut, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     dst.put_u8(b'"');
     let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..=0x1f => b"",
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // (escape text or code point to write as \uXXXX, length of the UTF-8 sequence replaced)
+        let (short, unicode, len): (&[u8], u32, usize) = match b {
+            b'"' => (b"\\\"", 0, 1),
+            b'\\' => (b"\\\\", 0, 1),
+            b'\n' => (b"\\n", 0, 1),
+            b'\r' => (b"\\r", 0, 1),
+            b'\t' => (b"\\t", 0, 1),
+            0x08 => (b"\\b", 0, 1),
+            0x0c => (b"\\f", 0, 1),
+            0x00..=0x1f | 0x7f => (b"", b as u32, 1),
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => (b"", bytes[i + 1] as u32, 2),
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                (b"", 0x2000 + bytes[i + 2] as u32 - 0x80, 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         dst.put_slice(&bytes[run..i]);
-        run = i + 1;
-        if escape.is_empty() {
+        if short.is_empty() {
+            let u = unicode as usize;
             dst.put_slice(&[
                 b'\\',
                 b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
+                HEX[(u >> 12) & 0xf],
+                HEX[(u >> 8) & 0xf],
+                HEX[(u >> 4) & 0xf],
+                HEX[u & 0xf],
             ]);
         } else {
-            dst.put_slice(escape);
+            dst.put_slice(short);
         }
+        i += len;
+        run = i;
     }
     dst.put_slice(&bytes[run..]);
     dst.put_u8(b'"');
@@ -267,8 +283,11 @@ mod tests {
     #[test]
     fn strings_are_escaped_like_fastjson() {
         let mut dst = BytesMut::new();
-        put_json_string(&mut dst, "a\"b\\c\n\u{1}é/");
-        assert_eq!(&dst[..], "\"a\\\"b\\\\c\\n\\u0001é/\"".as_bytes());
+        put_json_string(&mut dst, "a\"b\\c\n\u{1}\u{1f}é/\u{7f}\u{85}\u{a0}\u{2028}");
+        assert_eq!(
+            std::str::from_utf8(&dst).unwrap(),
+            "\"a\\\"b\\\\c\\n\\u0001\\u001Fé/\\u007F\\u0085\u{a0}\\u2028\""
+        );
     }
 
     #[test]
