@@ -7,6 +7,37 @@
 //! that drains a bounded queue and writes each frame's head followed by its body parts with
 //! vectored writes (bodies are never copied, so pull responses can carry mapped CommitLog slices).
 //! A [`Channel`] is the cheap handle to one such connection, on either side.
+//!
+//! Limits, all configurable: connections per server (beyond: closed at once), requests in flight
+//! per connection (beyond: SYSTEM_BUSY `[OVERLOAD]`), frames queued for the writer (a response that
+//! does not fit closes the connection: its peer is not reading), requests waiting for an answer
+//! (beyond: `Busy`), frame size (16 MiB), idle time (120 s without a read or a write).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sluice_remoting::net::{Channel, ClientConfig, ProcessorTable, RemotingClient, RemotingServer, ServerConfig};
+//! use sluice_remoting::{RemotingCommand, RequestCode, ResponseCode};
+//!
+//! # async fn demo() -> sluice_remoting::Result<()> {
+//! // Closures are processors; their argument types must be written out.
+//! let table = ProcessorTable::new().with(
+//!     RequestCode::HeartBeat,
+//!     |_channel: Channel, request: RemotingCommand| async move {
+//!         Some(RemotingCommand::response_to(&request, ResponseCode::Success))
+//!     },
+//! );
+//! let server = RemotingServer::start(ServerConfig::new(([127, 0, 0, 1], 0).into()), table).await?;
+//!
+//! let client = RemotingClient::new(ClientConfig::default(), ProcessorTable::new());
+//! let addr = server.local_addr().to_string();
+//! let response = client
+//!     .invoke(&addr, RemotingCommand::request(RequestCode::HeartBeat), Duration::from_secs(3))
+//!     .await?;
+//! assert_eq!(response.code, ResponseCode::Success.as_i32());
+//! server.shutdown(Duration::from_secs(5)).await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod channel;
 mod client;
