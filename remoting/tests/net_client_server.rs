@@ -198,6 +198,7 @@ impl RequestProcessor for AskClientBack {
             let answer = channel.send_request(question, RPC_TIMEOUT).await;
             let response = match answer {
                 Ok(answer) => RemotingCommand::response_to(&request, ResponseCode::Success)
+                    .with_ext("answerCode", answer.code.to_string())
                     .with_body(answer.body)
                     .with_ext(
                         "peerLanguage",
@@ -235,6 +236,22 @@ async fn server_initiated_request_is_answered_by_the_client_processor() {
     assert_eq!(response.code, 0, "{:?}", response.remark);
     assert_eq!(response.body.to_bytes(), Bytes::from("a rust client"));
     assert_eq!(response.ext("peerLanguage"), Some("GO"));
+    assert_eq!(response.ext("answerCode"), Some("0"));
+}
+
+#[tokio::test]
+async fn client_without_a_processor_answers_code_not_supported() {
+    let server = start(local_config(), echo_table().with(ASK_CLIENT, AskClientBack)).await;
+    let response = client()
+        .invoke(
+            &server.local_addr().to_string(),
+            RemotingCommand::request(ASK_CLIENT),
+            RPC_TIMEOUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.code, 0, "{:?}", response.remark);
+    assert_eq!(response.ext("answerCode"), Some("3"));
 }
 
 #[tokio::test]
