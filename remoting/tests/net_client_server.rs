@@ -634,3 +634,28 @@ async fn panicking_processor_answers_system_error_and_connection_survives() {
         .unwrap();
     assert_eq!(response.code, 0);
 }
+
+#[tokio::test]
+async fn response_too_large_to_send_becomes_system_error() {
+    let huge = Bytes::from(vec![0u8; 17 * 1024 * 1024]);
+    let table = echo_table().with(SLOW, move |_c: Channel, request: RemotingCommand| {
+        let huge = huge.clone();
+        async move {
+            Some(RemotingCommand::response_to(&request, ResponseCode::Success).with_body(huge))
+        }
+    });
+    let server = start(local_config(), table).await;
+    let addr = server.local_addr().to_string();
+    let client = client();
+    let response = client
+        .invoke(&addr, RemotingCommand::request(SLOW), RPC_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(response.code, ResponseCode::SystemError.as_i32());
+    assert!(response.remark.unwrap().contains("could not be sent"));
+    let response = client
+        .invoke(&addr, echo_request("next"), RPC_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(response.body.to_bytes(), Bytes::from("next"));
+}

@@ -154,7 +154,7 @@ impl RemotingClient {
             stream,
             &config.connection(),
             self.inner.context.clone(),
-            || {},
+            |_| {},
         )
         .map_err(|error| RemotingError::Connection {
             addr: addr.to_string(),

@@ -110,12 +110,13 @@ pub(crate) struct Context {
 
 static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Starts the reader and writer tasks of `stream`. `on_end` runs once both have stopped.
+/// Starts the reader and writer tasks of `stream`. `on_end` gets the connection id once both
+/// have stopped.
 pub(crate) fn start(
     stream: TcpStream,
     config: &ConnectionConfig,
     context: Arc<Context>,
-    on_end: impl FnOnce() + Send + 'static,
+    on_end: impl FnOnce(u64) + Send + 'static,
 ) -> io::Result<Channel> {
     let remote = stream.peer_addr()?;
     let local = stream.local_addr()?;
@@ -141,7 +142,7 @@ pub(crate) fn start(
         reader_channel.shared.fail_pending();
         let _ = writer.await;
         tracing::debug!(peer = %remote, id, "connection closed");
-        on_end();
+        on_end(id);
     });
     Ok(channel)
 }
@@ -306,22 +307,12 @@ async fn write_loop(
                     finish = true;
                     break;
                 }
-                Outbound::Frame(command) => match encode_head(&command, &mut heads) {
-                    Ok(()) => {
-                        let head = heads.split().freeze();
-                        bytes += head.len() + command.body.len();
-                        chunks.push(head);
-                        chunks.extend(command.body.parts().iter().cloned());
+                Outbound::Frame(command) => {
+                    if let Some(len) = push_frame(command, &mut heads, &mut chunks, &shared) {
+                        bytes += len;
                         frames += 1;
                     }
-                    Err(error) => tracing::warn!(
-                        peer = %shared.remote,
-                        code = command.code,
-                        opaque = command.opaque,
-                        %error,
-                        "dropping an outbound frame that cannot be encoded"
-                    ),
-                },
+                }
             }
             if frames >= MAX_BATCH_FRAMES || bytes >= MAX_BATCH_BYTES {
                 break;
@@ -355,6 +346,41 @@ async fn write_loop(
             return;
         }
     }
+}
+
+/// Encodes `command`'s head into `heads` and appends it and the body parts (shared, not copied)
+/// to `chunks`. Returns the frame's size, or `None` if it could not be encoded at all.
+fn push_frame(
+    command: RemotingCommand,
+    heads: &mut BytesMut,
+    chunks: &mut Vec<Bytes>,
+    shared: &ChannelShared,
+) -> Option<usize> {
+    let command = match encode_head(&command, heads) {
+        Ok(()) => command,
+        Err(error) => {
+            tracing::warn!(
+                peer = %shared.remote,
+                code = command.code,
+                opaque = command.opaque,
+                %error,
+                "outbound frame cannot be encoded"
+            );
+            // A response too large to send: tell the requester now rather than let it time out.
+            if !command.is_response() {
+                return None;
+            }
+            let mut substitute = RemotingCommand::response_to(&command, ResponseCode::SystemError);
+            substitute.remark = Some(format!("the response could not be sent: {error}"));
+            encode_head(&substitute, heads).ok()?;
+            substitute
+        }
+    };
+    let head = heads.split().freeze();
+    let len = head.len() + command.body.len();
+    chunks.push(head);
+    chunks.extend(command.body.parts().iter().cloned());
+    Some(len)
 }
 
 /// Writes every chunk in order, as few syscalls as the kernel allows, without copying them.

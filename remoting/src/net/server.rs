@@ -222,15 +222,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<ServerShared>) {
         stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
         let open = shared.connections.enter();
         let registry = Arc::downgrade(&shared);
-        let id_slot = Arc::new(std::sync::OnceLock::<u64>::new());
-        let id_for_end = id_slot.clone();
         let started = connection::start(
             stream,
             &connection_config,
             shared.context.clone(),
-            move || {
-                if let (Some(shared), Some(id)) = (registry.upgrade(), id_for_end.get()) {
-                    shared.channels.remove(id);
+            move |id| {
+                if let Some(shared) = registry.upgrade() {
+                    shared.channels.remove(&id);
                 }
                 drop(open);
             },
@@ -238,7 +236,6 @@ async fn accept_loop(listener: TcpListener, shared: Arc<ServerShared>) {
         match started {
             Ok(channel) => {
                 tracing::debug!(%peer, id = channel.id(), "connection accepted");
-                let _ = id_slot.set(channel.id());
                 shared.channels.insert(channel.id(), channel.clone());
                 // The connection may have ended before it was registered.
                 if channel.is_closed() {
