@@ -45,24 +45,29 @@ async fn request_gets_its_response() {
     assert_eq!(response.language, LanguageCode::Java);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_requests_on_one_connection_are_matched() {
     let server = start(local_config(), echo_table()).await;
     let addr = server.local_addr().to_string();
     let client = client();
-    let calls = (0..1000).map(|i| {
-        let client = client.clone();
-        let addr = addr.clone();
-        async move {
-            let body = format!("request-{i}");
-            let response = client
-                .invoke(&addr, echo_request(body.clone()), RPC_TIMEOUT)
-                .await
-                .unwrap();
-            assert_eq!(response.body.to_bytes(), Bytes::from(body), "request {i}");
-        }
-    });
-    futures::future::join_all(calls).await;
+    // Separate tasks, so that on this multi-threaded runtime they really race each other.
+    let calls: Vec<_> = (0..1000)
+        .map(|i| {
+            let client = client.clone();
+            let addr = addr.clone();
+            tokio::spawn(async move {
+                let body = format!("request-{i}");
+                let response = client
+                    .invoke(&addr, echo_request(body.clone()), RPC_TIMEOUT)
+                    .await
+                    .unwrap();
+                assert_eq!(response.body.to_bytes(), Bytes::from(body), "request {i}");
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
     assert_eq!(
         server.stats().connections_accepted.load(Ordering::Relaxed),
         1,
@@ -658,4 +663,37 @@ async fn response_too_large_to_send_becomes_system_error() {
         .await
         .unwrap();
     assert_eq!(response.body.to_bytes(), Bytes::from("next"));
+}
+
+#[tokio::test]
+async fn close_all_fails_pending_requests_and_next_use_reconnects() {
+    let table = echo_table().with(NEVER_ANSWERS, |_c: Channel, _r: RemotingCommand| async {
+        std::future::pending::<()>().await;
+        None
+    });
+    let server = start(local_config(), table).await;
+    let addr = server.local_addr().to_string();
+    let client = client();
+    let held = tokio::spawn({
+        let client = client.clone();
+        let addr = addr.clone();
+        async move {
+            client
+                .invoke(&addr, RemotingCommand::request(NEVER_ANSWERS), RPC_TIMEOUT)
+                .await
+        }
+    });
+    eventually("the request is held", || server.in_flight_requests() == 1).await;
+    client.close_all();
+    let error = held.await.unwrap().unwrap_err();
+    assert!(matches!(error, RemotingError::Connection { .. }), "{error}");
+    let response = client
+        .invoke(&addr, echo_request("back"), RPC_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(response.body.to_bytes(), Bytes::from("back"));
+    assert_eq!(
+        server.stats().connections_accepted.load(Ordering::Relaxed),
+        2
+    );
 }

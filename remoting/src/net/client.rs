@@ -209,14 +209,27 @@ impl RemotingClient {
             channel.close();
         }
     }
+
+    /// Closes every connection; requests waiting on them fail with `Connection`. The client stays
+    /// usable: the next use reconnects.
+    pub fn close_all(&self) {
+        self.inner.close_all();
+    }
+}
+
+impl ClientInner {
+    fn close_all(&self) {
+        let slots: Vec<Arc<AddrSlot>> = lock(&self.slots).drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            if let Some(channel) = lock(&slot.channel).take() {
+                channel.close();
+            }
+        }
+    }
 }
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
-        for slot in lock(&self.slots).values() {
-            if let Some(channel) = lock(&slot.channel).as_ref() {
-                channel.close();
-            }
-        }
+        self.close_all();
     }
 }
