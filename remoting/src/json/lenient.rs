@@ -266,7 +266,8 @@ pub mod language {
 }
 
 /// Declares a Java enum carried in JSON bodies: written as its name, read from its name, its
-/// ordinal (C++ clients), or the ordinal as a string. `null` reads as the declared default.
+/// ordinal (C++ clients), or the ordinal as a string. `null` and unknown names read as the
+/// declared default (as fastjson reads them as null); an unknown ordinal is an error.
 #[macro_export]
 macro_rules! lenient_enum {
     (
@@ -332,12 +333,20 @@ macro_rules! lenient_enum {
                 if let Some(v) = $name::from_name(raw) {
                     return Ok(v);
                 }
-                raw.parse::<i64>().ok().and_then($name::from_ordinal).ok_or_else(|| {
-                    ::serde::de::Error::custom(format!(
-                        concat!("unknown ", stringify!($name), " {:?}"),
-                        raw
-                    ))
-                })
+                if let Ok(ordinal) = raw.parse::<i64>() {
+                    return $name::from_ordinal(ordinal).ok_or_else(|| {
+                        ::serde::de::Error::custom(format!(
+                            concat!("no ", stringify!($name), " with ordinal {}"),
+                            ordinal
+                        ))
+                    });
+                }
+                // Go sends upper-cased Go names ("CLUSTERING"); compare case-insensitively.
+                if let Some(v) = $name::ALL.iter().find(|v| v.name().eq_ignore_ascii_case(raw)) {
+                    return Ok(*v);
+                }
+                // fastjson reads an unknown constant name as null, i.e. the default.
+                Ok($name::$default)
             }
         }
     };
@@ -347,11 +356,8 @@ macro_rules! lenient_enum {
 mod tests {
     use serde::Deserialize;
 
-    use super::*;
-
     crate::lenient_enum! {
-        #[allow(dead_code)]
-        enum Color (default Red) { Red = "RED", Green = "GREEN" }
+        pub enum Color (default Red) { Red = "RED", Green = "GREEN" }
     }
 
     #[derive(Deserialize, Debug)]
@@ -384,6 +390,7 @@ mod tests {
         assert_eq!((s.a, s.b, s.c.as_str(), s.d), (0, 0, "", false));
         assert_eq!(s.color, Color::Green);
         assert_eq!(parse(r#"{"color":"1"}"#).unwrap().color, Color::Green);
+        assert_eq!(Color::Green.ordinal(), 1);
     }
 
     #[test]
@@ -392,7 +399,9 @@ mod tests {
         assert!(parse(r#"{"a":"x1"}"#).is_err());
         assert!(parse(r#"{"a":1.5}"#).is_err());
         assert!(parse(r#"{"color":2}"#).is_err());
-        assert!(parse(r#"{"color":"BLUE"}"#).is_err());
+        // fastjson maps unknown names to null (the default); names match case-insensitively.
+        assert_eq!(parse(r#"{"color":"BLUE"}"#).unwrap().color, Color::Red);
+        assert_eq!(parse(r#"{"color":"green"}"#).unwrap().color, Color::Green);
         assert!(parse(r#"{"e":[{}]}"#).is_err());
     }
 }
