@@ -61,12 +61,21 @@ fn go_heartbeat_decodes_to_the_same_data() {
 fn cpp_heartbeat_decodes_to_the_same_data_once_tag_codes_are_rebuilt() {
     let hb = HeartbeatData::decode(CPP.as_bytes()).unwrap();
     // Everything but the atoi() codes already matches.
-    assert_eq!(hb.consumer_data_set[0].subscription_data_set[0].code_set, vec![0]);
-    assert_eq!(hb.consumer_data_set[0].subscription_data_set[1].expression_type, "TAG");
+    assert_eq!(
+        hb.consumer_data_set[0].subscription_data_set[0].code_set,
+        vec![0]
+    );
+    assert_eq!(
+        hb.consumer_data_set[0].subscription_data_set[1].expression_type,
+        "TAG"
+    );
     assert_eq!(hb.clone().with_java_tag_codes(), expected());
     for text in [JAVA, GO] {
         let other = HeartbeatData::decode(text.as_bytes()).unwrap();
-        assert_eq!(other.with_java_tag_codes(), hb.clone().with_java_tag_codes());
+        assert_eq!(
+            other.with_java_tag_codes(),
+            hb.clone().with_java_tag_codes()
+        );
     }
 }
 
@@ -85,6 +94,9 @@ fn malformed_heartbeats_are_errors() {
         r#"{"consumerDataSet":{"groupName":"G"}}"#,
         r#"{"consumerDataSet":[{"subscriptionDataSet":[{"subVersion":"soon"}]}]}"#,
     ] {
-        assert!(HeartbeatData::decode(bad.as_bytes()).is_err(), "accepted {bad:?}");
+        assert!(
+            HeartbeatData::decode(bad.as_bytes()).is_err(),
+            "accepted {bad:?}"
+        );
     }
 }

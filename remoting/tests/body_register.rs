@@ -5,14 +5,17 @@ use std::io::Read;
 
 use sluice_remoting::body::register::check_body_crc32;
 use sluice_remoting::body::{
-    body_crc32, DataVersion, JsonBody, RegisterBrokerBody, TopicConfig,
-    TopicConfigSerializeWrapper,
+    body_crc32, DataVersion, JsonBody, RegisterBrokerBody, TopicConfig, TopicConfigSerializeWrapper,
 };
 use sluice_remoting::code::version;
 
 fn body() -> RegisterBrokerBody {
     let mut table = std::collections::BTreeMap::new();
-    for (name, queues, perm) in [("TopicTest", 4, 6), ("TBW102", 8, 7), ("SELF_TEST_TOPIC", 1, 6)] {
+    for (name, queues, perm) in [
+        ("TopicTest", 4, 6),
+        ("TBW102", 8, 7),
+        ("SELF_TEST_TOPIC", 1, 6),
+    ] {
         let mut t = TopicConfig::new(name);
         t.read_queue_nums = queues;
         t.write_queue_nums = queues;
@@ -41,7 +44,9 @@ fn body() -> RegisterBrokerBody {
 #[test]
 fn compressed_body_round_trips_and_its_crc_is_checked() {
     let mut original = body();
-    original.topic_config_serialize_wrapper.topic_queue_mapping_info_map = Some(
+    original
+        .topic_config_serialize_wrapper
+        .topic_queue_mapping_info_map = Some(
         [(
             "TopicTest".to_string(),
             serde_json::json!({"bname":"broker-a","epoch":0,"topic":"TopicTest","totalQueues":4}),
@@ -77,7 +82,10 @@ fn compressed_layout_is_javas() {
     let rest = &raw[4 + dv.len()..];
     assert_eq!(&rest[..4], &3i32.to_be_bytes());
     let first_len = i32::from_be_bytes(rest[4..8].try_into().unwrap()) as usize;
-    assert_eq!(&rest[8..8 + first_len], b"SELF_TEST_TOPIC 1 1 6 SINGLE_TAG {}");
+    assert_eq!(
+        &rest[8..8 + first_len],
+        b"SELF_TEST_TOPIC 1 1 6 SINGLE_TAG {}"
+    );
     // Ends with the filter server list "[]" and a zero mapping count.
     assert!(raw.ends_with(&[0, 0, 0, 2, b'[', b']', 0, 0, 0, 0]));
 }

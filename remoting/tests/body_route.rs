@@ -36,23 +36,41 @@ fn route() -> TopicRouteData {
 
 #[test]
 fn route_legacy_form_is_byte_exact() {
-    assert_eq!(String::from_utf8(route().encode_legacy()).unwrap(), ROUTE_LEGACY);
+    assert_eq!(
+        String::from_utf8(route().encode_legacy()).unwrap(),
+        ROUTE_LEGACY
+    );
     // What a Go (317) or C++ (333) client asking without the flag receives.
     assert_eq!(route().encode_for(317, false), ROUTE_LEGACY.as_bytes());
-    assert_eq!(route().encode_for(version::V4_9_3, false), ROUTE_LEGACY.as_bytes());
+    assert_eq!(
+        route().encode_for(version::V4_9_3, false),
+        ROUTE_LEGACY.as_bytes()
+    );
 }
 
 #[test]
 fn route_standard_form_is_byte_exact() {
-    assert_eq!(String::from_utf8(route().encode_standard()).unwrap(), ROUTE_STANDARD);
-    assert_eq!(route().encode_for(version::V4_9_4, false), ROUTE_STANDARD.as_bytes());
+    assert_eq!(
+        String::from_utf8(route().encode_standard()).unwrap(),
+        ROUTE_STANDARD
+    );
+    assert_eq!(
+        route().encode_for(version::V4_9_4, false),
+        ROUTE_STANDARD.as_bytes()
+    );
     assert_eq!(route().encode_for(317, true), ROUTE_STANDARD.as_bytes());
 }
 
 #[test]
 fn both_route_forms_decode_back() {
-    assert_eq!(TopicRouteData::decode(ROUTE_LEGACY.as_bytes()).unwrap(), route());
-    assert_eq!(TopicRouteData::decode(ROUTE_STANDARD.as_bytes()).unwrap(), route());
+    assert_eq!(
+        TopicRouteData::decode(ROUTE_LEGACY.as_bytes()).unwrap(),
+        route()
+    );
+    assert_eq!(
+        TopicRouteData::decode(ROUTE_STANDARD.as_bytes()).unwrap(),
+        route()
+    );
 }
 
 #[test]
@@ -61,8 +79,14 @@ fn order_topic_conf_and_zone_only_when_set() {
     r.order_topic_conf = Some("broker-a:4".into());
     r.broker_datas[0].zone_name = Some("z1".into());
     let text = String::from_utf8(r.encode_standard()).unwrap();
-    assert!(text.contains(r#""enableActingMaster":false,"zoneName":"z1"}"#), "{text}");
-    assert!(text.contains(r#""filterServerTable":{},"orderTopicConf":"broker-a:4","queueDatas""#), "{text}");
+    assert!(
+        text.contains(r#""enableActingMaster":false,"zoneName":"z1"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""filterServerTable":{},"orderTopicConf":"broker-a:4","queueDatas""#),
+        "{text}"
+    );
     assert_eq!(TopicRouteData::decode(text.as_bytes()).unwrap(), r);
 }
 
@@ -85,7 +109,9 @@ fn go_parse_broker_addrs(route_json: &str) -> BTreeMap<i64, String> {
 #[test]
 fn go_text_surgery_reads_both_forms() {
     let mut r = route();
-    r.broker_datas[0].broker_addrs.insert(1, "10.0.0.2:10911".into());
+    r.broker_datas[0]
+        .broker_addrs
+        .insert(1, "10.0.0.2:10911".into());
     for text in [r.encode_legacy(), r.encode_standard()] {
         let text = String::from_utf8(text).unwrap();
         assert_eq!(go_parse_broker_addrs(&text), r.broker_datas[0].broker_addrs);

@@ -67,8 +67,14 @@ fn java_output_with_other_member_order_and_whitespace_decodes() {
     let text = "{\n\t\"offsetTable\":{\n\t\t{\"topic\":\"T\",\"brokerName\":\"b\",\"queueId\":3}:{\"maxOffset\":\"7\",\"minOffset\":1,\"lastUpdateTimestamp\":5},\n\t\t{\"queueId\":1,\"brokerName\":\"b\",\"topic\":\"T\"}:{\"maxOffset\":2}\n\t}\n}\n";
     let table = TopicStatsTable::decode(text.as_bytes()).unwrap();
     assert_eq!(table.offset_table.len(), 2);
-    assert_eq!(table.offset_table[&MessageQueue::new("T", "b", 3)].max_offset, 7);
-    assert_eq!(table.offset_table[&MessageQueue::new("T", "b", 1)].max_offset, 2);
+    assert_eq!(
+        table.offset_table[&MessageQueue::new("T", "b", 3)].max_offset,
+        7
+    );
+    assert_eq!(
+        table.offset_table[&MessageQueue::new("T", "b", 1)].max_offset,
+        2
+    );
 }
 
 #[test]
@@ -81,7 +87,12 @@ fn reset_offset_body_round_trips_with_object_keys() {
         .into(),
     };
     let text = String::from_utf8(body.encode()).unwrap();
-    assert!(text.starts_with(r#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"T"}:10,"#), "{text}");
+    assert!(
+        text.starts_with(
+            r#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"T"}:10,"#
+        ),
+        "{text}"
+    );
     assert_eq!(ResetOffsetBody::decode(text.as_bytes()).unwrap(), body);
 }
 
@@ -92,6 +103,9 @@ fn bad_object_keys_are_errors() {
         r#"{"offsetTable":{"plain":1}}"#,
         r#"{"offsetTable":{{"queueId":1}:}}"#,
     ] {
-        assert!(ResetOffsetBody::decode(bad.as_bytes()).is_err(), "accepted {bad:?}");
+        assert!(
+            ResetOffsetBody::decode(bad.as_bytes()).is_err(),
+            "accepted {bad:?}"
+        );
     }
 }
