@@ -88,46 +88,51 @@ impl Writer {
     }
 }
 
-/// Appends `s` as a JSON string literal; with `ascii_only`, non-ASCII characters become `\uXXXX`
-/// (UTF-16 surrogate pairs beyond the BMP).
-pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &str, ascii_only: bool) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Appends `s` as a JSON string literal escaped as fastjson 1.x's `SerializeWriter` does.
+/// Both styles: `"` `\\` `\b \t \n \f \r` as short escapes, other C0 controls as `\u00XX`
+/// (upper-case hex). Legacy additionally escapes DEL, the C1 controls and U+2028/U+2029 and
+/// writes all other characters raw; Standard (BrowserCompatible) escapes `/` as `\/` and every
+/// character from DEL up as `\uXXXX` (UTF-16 surrogate pairs beyond the BMP).
+pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &str, browser_compatible: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let push_unit = |out: &mut Vec<u8>, unit: u16| {
+        out.extend_from_slice(b"\\u");
+        for shift in [12, 8, 4, 0] {
+            out.push(HEX[usize::from((unit >> shift) & 0xF)]);
+        }
+    };
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let needs_escape = b < 0x20 || b == b'"' || b == b'\\' || (ascii_only && b >= 0x80);
-        if !needs_escape {
+    for (i, ch) in s.char_indices() {
+        let short: &[u8] = match ch {
+            '"' => b"\\\"",
+            '\\' => b"\\\\",
+            '\n' => b"\\n",
+            '\r' => b"\\r",
+            '\t' => b"\\t",
+            '\u{8}' => b"\\b",
+            '\u{c}' => b"\\f",
+            '/' if browser_compatible => b"\\/",
+            _ => b"",
+        };
+        let unicode = short.is_empty()
+            && match ch {
+                '\0'..='\u{1f}' => true,
+                '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => true,
+                _ => browser_compatible && ch >= '\u{7f}',
+            };
+        if short.is_empty() && !unicode {
             continue;
         }
         out.extend_from_slice(&bytes[run_start..i]);
-        run_start = i + 1;
-        match b {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0C => out.extend_from_slice(b"\\f"),
-            0x00..=0x1F => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xF) as usize]);
-            }
-            _ => {
-                // Non-ASCII in ascii_only mode: only the lead byte of a character starts an escape.
-                if b & 0xC0 == 0x80 {
-                    continue;
-                }
-                let ch = s[i..].chars().next().unwrap_or('\u{FFFD}');
-                let mut units = [0u16; 2];
-                for unit in ch.encode_utf16(&mut units) {
-                    out.extend_from_slice(b"\\u");
-                    for shift in [12, 8, 4, 0] {
-                        out.push(HEX[((*unit >> shift) & 0xF) as usize]);
-                    }
-                }
+        run_start = i + ch.len_utf8();
+        if !short.is_empty() {
+            out.extend_from_slice(short);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                push_unit(out, *unit);
             }
         }
     }
@@ -554,7 +559,7 @@ mod tests {
         );
         assert_eq!(
             text(&h, Style::Standard),
-            r#"{"alpha":3,"brokerAddrs":{"0":"10.0.0.1:10911","1":"b"},"name":"n\"\u00e9"}"#
+            r#"{"alpha":3,"brokerAddrs":{"0":"10.0.0.1:10911","1":"b"},"name":"n\"\u00E9"}"#
         );
     }
 
@@ -601,8 +606,21 @@ mod tests {
             "\"1152921504606846976\""
         );
         assert_eq!(text(&(1i64 << 60), Style::Legacy), "1152921504606846976");
-        assert_eq!(text(&"😀\n", Style::Standard), r#""\ud83d\ude00\n""#);
+        assert_eq!(text(&"😀\n", Style::Standard), r#""\uD83D\uDE00\n""#);
         assert_eq!(text(&0.0f64, Style::Legacy), "0.0");
+    }
+
+    #[test]
+    fn escapes_follow_fastjson() {
+        let raw = "a\"b\\c\n\u{1}\u{1f}é/\u{7f}\u{85}\u{a0}\u{2028}";
+        assert_eq!(
+            text(&raw, Style::Legacy),
+            "\"a\\\"b\\\\c\\n\\u0001\\u001Fé/\\u007F\\u0085\u{a0}\\u2028\""
+        );
+        assert_eq!(
+            text(&raw, Style::Standard),
+            r#""a\"b\\c\n\u0001\u001F\u00E9\/\u007F\u0085\u00A0\u2028""#
+        );
     }
 
     #[test]
