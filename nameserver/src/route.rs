@@ -500,3 +500,187 @@ fn remove_broker(t: &mut Tables, cluster: &str, broker_addr: &str, broker_name: 
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_remoting::body::TopicConfig;
+
+    fn topics(version: i64, entries: &[(&str, i32)]) -> TopicConfigSerializeWrapper {
+        let mut w = TopicConfigSerializeWrapper::default();
+        w.data_version.counter = version;
+        w.data_version.timestamp = 1000 + version;
+        for &(name, queues) in entries {
+            let mut t = TopicConfig::new(name);
+            t.read_queue_nums = queues;
+            t.write_queue_nums = queues;
+            t.perm = PERM_READ | PERM_WRITE;
+            w.topic_config_table.insert(name.into(), t);
+        }
+        w
+    }
+
+    fn reg<'a>(
+        name: &'a str,
+        addr: &'a str,
+        id: i64,
+        channel_id: u64,
+        topics: TopicConfigSerializeWrapper,
+    ) -> Registration<'a> {
+        Registration {
+            cluster: "DefaultCluster",
+            broker_addr: addr,
+            broker_name: name,
+            broker_id: id,
+            ha_server_addr: if id == 0 {
+                "10.0.0.1:10912"
+            } else {
+                "10.0.0.2:10912"
+            },
+            topics,
+            filter_servers: Vec::new(),
+            timeout: Duration::from_secs(120),
+            channel_id,
+            channel: None,
+        }
+    }
+
+    fn queues_of(m: &RouteInfoManager, topic: &str) -> Vec<i32> {
+        m.topic_route(topic)
+            .map(|r| r.queue_datas.iter().map(|q| q.write_queue_nums).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn queue_data_changes_only_with_a_new_data_version() {
+        let m = RouteInfoManager::new();
+        let first = m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
+        assert!(first.new_channel);
+        assert_eq!(queues_of(&m, "T"), [4]);
+        // Same version, different content: ignored (the broker did not say it changed).
+        let again = m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 8)])));
+        assert!(!again.new_channel);
+        assert_eq!(queues_of(&m, "T"), [4]);
+        m.register_broker(reg(
+            "a",
+            "10.0.0.1:10911",
+            0,
+            1,
+            topics(2, &[("T", 8), ("U", 1)]),
+        ));
+        assert_eq!(queues_of(&m, "T"), [8]);
+        assert_eq!(queues_of(&m, "U"), [1]);
+        assert_eq!(m.broker_data_version("10.0.0.1:10911").unwrap().counter, 2);
+    }
+
+    #[test]
+    fn slaves_learn_their_master_and_never_write_queue_data() {
+        let m = RouteInfoManager::new();
+        let alone = m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[("T", 4)])));
+        assert_eq!(alone.master_addr, None);
+        assert!(m.topic_route("T").is_none(), "slave topics are not routed");
+        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
+        let slave = m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[("T", 4)])));
+        assert_eq!(slave.master_addr.as_deref(), Some("10.0.0.1:10911"));
+        assert_eq!(slave.ha_server_addr.as_deref(), Some("10.0.0.1:10912"));
+        let route = m.topic_route("T").unwrap();
+        assert_eq!(route.broker_datas[0].broker_addrs.len(), 2);
+    }
+
+    #[test]
+    fn an_address_changing_id_is_registered_once() {
+        let m = RouteInfoManager::new();
+        m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[])));
+        m.register_broker(reg("a", "10.0.0.2:10911", 0, 2, topics(1, &[("T", 4)])));
+        let info = m.cluster_info();
+        let addrs = &info.broker_addr_table["a"].broker_addrs;
+        assert_eq!(addrs.len(), 1);
+        assert_eq!(addrs[&0], "10.0.0.2:10911");
+    }
+
+    #[test]
+    fn removing_the_last_member_cleans_cluster_and_topics() {
+        let m = RouteInfoManager::new();
+        m.register_broker(reg(
+            "a",
+            "10.0.0.1:10911",
+            0,
+            1,
+            topics(1, &[("T", 4), ("OnlyA", 1)]),
+        ));
+        m.register_broker(reg("b", "10.0.0.3:10911", 0, 3, topics(1, &[("T", 2)])));
+        m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[])));
+        m.unregister_broker("DefaultCluster", "10.0.0.1:10911", "a", 0);
+        // A slave remains: group "a" and its queues stay.
+        assert!(m.topic_route("OnlyA").is_some());
+        m.on_channel_closed(2);
+        assert!(m.topic_route("OnlyA").is_none());
+        assert_eq!(queues_of(&m, "T"), [2]);
+        assert_eq!(m.all_topics().topic_list.len(), 1);
+        let info = m.cluster_info();
+        assert_eq!(info.cluster_addr_table["DefaultCluster"].len(), 1);
+        m.unregister_broker("DefaultCluster", "10.0.0.3:10911", "b", 0);
+        assert!(m.cluster_info().cluster_addr_table.is_empty());
+        assert!(m.all_topics().topic_list.is_empty());
+        assert_eq!(m.live_brokers(), 0);
+    }
+
+    #[test]
+    fn silent_brokers_expire_and_touched_ones_stay() {
+        let m = RouteInfoManager::new();
+        let mut short = reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)]));
+        short.timeout = Duration::from_secs(10);
+        m.register_broker(short);
+        m.register_broker(reg("b", "10.0.0.3:10911", 0, 3, topics(1, &[("T", 2)])));
+        assert_eq!(m.scan_not_active_brokers(Instant::now()), 0);
+        let later = Instant::now() + Duration::from_secs(11);
+        assert_eq!(m.scan_not_active_brokers(later), 1);
+        assert_eq!(queues_of(&m, "T"), [2]);
+        assert!(m.touch_broker("10.0.0.3:10911"));
+        assert!(!m.touch_broker("10.0.0.1:10911"));
+        assert_eq!(
+            m.scan_not_active_brokers(Instant::now() + Duration::from_secs(121)),
+            1
+        );
+        assert!(m.topic_route("T").is_none());
+    }
+
+    #[test]
+    fn topic_administration() {
+        let m = RouteInfoManager::new();
+        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
+        let mut other = reg("b", "10.0.0.3:10911", 0, 3, topics(1, &[("T", 2)]));
+        other.cluster = "Other";
+        m.register_broker(other);
+        assert_eq!(m.topics_of_cluster("Other").topic_list.len(), 1);
+        let system = m.system_topics();
+        assert!(system.topic_list.contains("DefaultCluster") && system.topic_list.contains("b"));
+        assert!(system.broker_addr.is_some());
+
+        assert_eq!(m.set_write_perm_of_broker("a", false), 1);
+        let perms: Vec<i32> = m
+            .topic_route("T")
+            .unwrap()
+            .queue_datas
+            .iter()
+            .map(|q| q.perm)
+            .collect();
+        assert_eq!(perms, [PERM_READ, PERM_READ | PERM_WRITE]);
+        assert_eq!(m.set_write_perm_of_broker("a", true), 1);
+
+        m.delete_topic("T", Some("Other"));
+        assert_eq!(queues_of(&m, "T"), [4]);
+        m.delete_topic("T", None);
+        assert!(m.topic_route("T").is_none());
+
+        let q = |b: &str| QueueData {
+            broker_name: b.into(),
+            perm: 6,
+            read_queue_nums: 3,
+            write_queue_nums: 3,
+            topic_sys_flag: 0,
+        };
+        assert_eq!(m.register_topic("New", vec![q("a"), q("unknown")]), 1);
+        assert_eq!(queues_of(&m, "New"), [3]);
+    }
+}
