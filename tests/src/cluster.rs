@@ -65,7 +65,21 @@ impl NameServerProcess {
         let dir = temp_dir("sluice-namesrv-")?;
         let port = free_port()?;
         let config_path = dir.path().join("namesrv.conf");
-        let mut entries = vec![("listenPort".to_string(), port.to_string())];
+        let mut entries: Vec<(String, String)> = [
+            ("listenPort", port.to_string()),
+            ("bindAddress", "127.0.0.1".to_string()),
+            (
+                "kvConfigPath",
+                dir.path().join("kvConfig.json").display().to_string(),
+            ),
+            (
+                "configStorePath",
+                dir.path().join("namesrv.properties").display().to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
         entries.extend(
             extra_config
                 .iter()
@@ -79,6 +93,8 @@ impl NameServerProcess {
             loopback(port),
             dir.path().join("namesrv.log"),
         );
+        // Anything the child would put under $HOME lands in its temp dir instead.
+        process.envs.push(("HOME".into(), dir.path().into()));
         process.start().await?;
         Ok(Self {
             process,
@@ -218,6 +234,7 @@ impl BrokerProcess {
             ("brokerId", spec.broker_id.to_string()),
             ("namesrvAddr", namesrv_addr.to_string()),
             ("listenPort", port.to_string()),
+            ("bindAddress", "127.0.0.1".to_string()),
             ("haListenPort", (port + 1).to_string()),
             ("brokerIP1", "127.0.0.1".to_string()),
             ("storePathRootDir", store.display().to_string()),
@@ -238,6 +255,7 @@ impl BrokerProcess {
             loopback(port),
             dir.path().join("broker.log"),
         );
+        process.envs.push(("HOME".into(), dir.path().into()));
         process.start().await?;
         Ok(Self {
             process,

@@ -28,7 +28,7 @@ pub fn free_port() -> Result<u16> {
 pub fn free_broker_port() -> Result<u16> {
     for _ in 0..200 {
         let port = free_port()?;
-        if port < 1026 || port > 65533 {
+        if !(1026..=65533).contains(&port) {
             continue;
         }
         if bindable(port - 2) && bindable(port + 1) {

@@ -9,7 +9,6 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rocketmq_client_rust::MQPushConsumer;
 use rocketmq_model::common::message::message_single::Message;
 use rocketmq_model::result::SendStatus;
 use sluice_tests::{broker_bin, nameserver_bin, BrokerSpec, Cluster};

@@ -8,7 +8,6 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use rocketmq_client_rust::MQPushConsumer;
 use rocketmq_model::common::message::message_single::Message;
 use sluice_tests::{broker_bin, nameserver_bin, BrokerSpec, Cluster};
 use support::{error_chain, Received, RustClient};

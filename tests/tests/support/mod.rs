@@ -45,6 +45,8 @@ impl RustClient {
             ..RuntimeConfig::default()
         };
         config.max_blocking_threads = 64;
+        // Bounded teardown: a test's client must not hold the suite up at shutdown.
+        config.shutdown_timeout = Duration::from_secs(5);
         let lane = &mut config.blocking_lane_policies.metadata_io;
         lane.max_concurrency = 32;
         lane.max_queue_depth = 4096;
