@@ -226,6 +226,8 @@ impl BrokerProcess {
     ) -> Result<Self> {
         let dir = temp_dir("sluice-broker-")?;
         let port = free_broker_port()?;
+        // Its own Prometheus port: the default (5557) would collide between parallel tests.
+        let metrics_port = free_port()?;
         let store = dir.path().join("store");
         let config_path = dir.path().join("broker.conf");
         let mut entries: Vec<(String, String)> = [
@@ -234,7 +236,6 @@ impl BrokerProcess {
             ("brokerId", spec.broker_id.to_string()),
             ("namesrvAddr", namesrv_addr.to_string()),
             ("listenPort", port.to_string()),
-            ("bindAddress", "127.0.0.1".to_string()),
             ("haListenPort", (port + 1).to_string()),
             ("brokerIP1", "127.0.0.1".to_string()),
             ("storePathRootDir", store.display().to_string()),
@@ -242,6 +243,11 @@ impl BrokerProcess {
                 "storePathCommitLog",
                 store.join("commitlog").display().to_string(),
             ),
+            // 64 MiB CommitLog segments instead of 1 GiB: tests write a few MB, and a test
+            // machine runs many brokers at once.
+            ("mappedFileSizeCommitLog", (64u64 << 20).to_string()),
+            ("metricsPromExporterHost", "127.0.0.1".to_string()),
+            ("metricsPromExporterPort", metrics_port.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -353,6 +359,16 @@ impl Cluster {
             }
         }
         Ok(())
+    }
+
+    /// The log tails of every process, for failure messages.
+    pub fn log_tails(&self) -> String {
+        let brokers = self.brokers.iter().map(|b| &b.process);
+        let nameservers = self.nameservers.iter().map(|n| &n.process);
+        brokers
+            .chain(nameservers)
+            .map(|p| format!("--- {} ---\n{}\n", p.name, p.log_tail()))
+            .collect()
     }
 
     pub fn broker(&self) -> &BrokerProcess {

@@ -43,6 +43,7 @@ fn now_millis() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_send_consume_filter_and_query() {
+    support::init_logging();
     let cluster = Cluster::start(
         nameserver_bin!(),
         broker_bin!(),
@@ -85,7 +86,11 @@ async fn create_send_consume_filter_and_query() {
         let result = match producer.send(message).await {
             Ok(Some(result)) => result,
             Ok(None) => panic!("message {i}: sync send returned no result"),
-            Err(e) => panic!("message {i}: send failed: {}", error_chain(&e)),
+            Err(e) => panic!(
+                "message {i}: send failed: {}\n{}",
+                error_chain(&e),
+                cluster.log_tails()
+            ),
         };
         assert_eq!(
             result.send_status,

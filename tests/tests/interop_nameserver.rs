@@ -16,6 +16,7 @@ async fn send_to_a_topic_no_broker_serves_fails_with_no_route() {
     let ns = NameServerProcess::start(nameserver_bin!())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    support::init_logging();
     let client = RustClient::new("ns-no-route");
     let mut producer = client.producer("it-no-route-producer", &ns.addr()).await;
     let message = rocketmq_model::common::message::message_single::Message::builder()
@@ -63,6 +64,7 @@ async fn client_reads_the_route_of_a_registered_broker() {
         answer.header
     );
 
+    support::init_logging();
     let client = RustClient::new("ns-route");
     let mut producer = client.producer("it-route-producer", &ns.addr()).await;
     let queues = producer

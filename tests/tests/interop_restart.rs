@@ -50,6 +50,7 @@ async fn group_resumes_from_its_committed_offset_after_a_broker_restart() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let ns = cluster.namesrv_addr();
+    support::init_logging();
     let client = RustClient::new("interop-restart");
     let mut producer = client.producer("it-restart-producer", &ns).await;
     producer

@@ -17,6 +17,18 @@ use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_observability::TelemetryHandle;
 use rocketmq_runtime::{RuntimeConfig, RuntimeOwner};
 
+/// Client-side logs on stderr when `RUST_LOG` asks for them (e.g.
+/// `RUST_LOG=rocketmq_transport=debug,rocketmq_client_rust=info`); silent otherwise. The same
+/// variable reaches the server children, whose output lands in their log files.
+pub fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 /// The error and every `source()` below it: rocketmq-client-rust's top-level messages hide the cause.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
