@@ -51,6 +51,10 @@ pub struct Registration<'a> {
     pub broker_name: &'a str,
     pub broker_id: i64,
     pub ha_server_addr: &'a str,
+    /// `enableActingMaster` header; absent from brokers before 5.0.
+    pub enable_acting_master: Option<bool>,
+    /// `__ZONE_NAME` ext field.
+    pub zone_name: Option<String>,
     pub topics: TopicConfigSerializeWrapper,
     pub filter_servers: Vec<String>,
     pub timeout: Duration,
@@ -103,8 +107,9 @@ impl RouteInfoManager {
         self.tables.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// REGISTER_BROKER: records the broker, and its topics when it is a master whose data
-    /// version changed (or that registers for the first time).
+    /// REGISTER_BROKER: records the broker, and its topics when it is the master (or, for 5.x
+    /// brokers, the lowest-id slave while no master is registered) and its data version changed,
+    /// it registers for the first time, or a topic of it is missing from the table.
     pub fn register_broker(&self, reg: Registration<'_>) -> RegisterResult {
         let mut t = self.write();
         let t = &mut *t;
@@ -125,41 +130,79 @@ impl RouteInfoManager {
                     ..Default::default()
                 }
             });
+        // Brokers before 5.0 do not send enableActingMaster.
+        let old_version_broker = reg.enable_acting_master.is_none();
+        broker.enable_acting_master = reg.enable_acting_master.unwrap_or(false);
+        broker.zone_name = reg.zone_name.clone();
         // The same address under another id: a slave became master (or back); forget the old id.
         broker
             .broker_addrs
             .retain(|&id, addr| addr != reg.broker_addr || id == reg.broker_id);
+
+        let data_version = reg.topics.data_version;
+        // Another process holds this id with a newer state version: this one is stale.
+        if let Some(old_addr) = broker.broker_addrs.get(&reg.broker_id) {
+            if old_addr != reg.broker_addr {
+                let newer = t
+                    .live
+                    .get(old_addr)
+                    .is_some_and(|old| old.data_version.state_version > data_version.state_version);
+                if newer {
+                    tracing::warn!(
+                        broker = reg.broker_name,
+                        id = reg.broker_id,
+                        existing = %old_addr,
+                        rejected = reg.broker_addr,
+                        "registration conflicts with a newer broker of the same id; ignored"
+                    );
+                    t.live.remove(reg.broker_addr);
+                    return RegisterResult::default();
+                }
+            }
+        }
         let old = broker
             .broker_addrs
             .insert(reg.broker_id, reg.broker_addr.to_string());
         register_first |= old.is_none();
 
-        let data_version = reg.topics.data_version;
-        if reg.broker_id == MASTER_ID {
-            let changed = t
+        let is_master = reg.broker_id == MASTER_ID;
+        let is_prime_slave = !old_version_broker
+            && !is_master
+            && broker.broker_addrs.keys().next() == Some(&reg.broker_id);
+        let acting_master = broker.enable_acting_master;
+        if is_master || is_prime_slave {
+            let version_changed = t
                 .live
                 .get(reg.broker_addr)
                 .is_none_or(|live| live.data_version != data_version);
-            if changed || register_first {
-                for topic in reg.topics.topic_config_table.values() {
-                    let queue = QueueData {
-                        broker_name: reg.broker_name.to_string(),
-                        perm: topic.perm,
-                        read_queue_nums: topic.read_queue_nums,
-                        topic_sys_flag: topic.topic_sys_flag,
-                        write_queue_nums: topic.write_queue_nums,
-                    };
-                    let queues = t.topic_queues.entry(topic.topic_name.clone()).or_default();
-                    match queues.get_mut(reg.broker_name) {
-                        Some(existing) if *existing == queue => {}
-                        Some(existing) => {
-                            tracing::info!(topic = %topic.topic_name, old = ?existing, new = ?queue, "topic queue data changed");
-                            *existing = queue;
-                        }
-                        None => {
-                            tracing::info!(topic = %topic.topic_name, ?queue, "new topic registered");
-                            queues.insert(reg.broker_name.to_string(), queue);
-                        }
+            for topic in reg.topics.topic_config_table.values() {
+                let queues = t.topic_queues.entry(topic.topic_name.clone()).or_default();
+                let changed =
+                    register_first || version_changed || !queues.contains_key(reg.broker_name);
+                if !changed {
+                    continue;
+                }
+                let mut perm = topic.perm;
+                if is_prime_slave && acting_master {
+                    // The acting master serves reads only.
+                    perm &= !PERM_WRITE;
+                }
+                let queue = QueueData {
+                    broker_name: reg.broker_name.to_string(),
+                    perm,
+                    read_queue_nums: topic.read_queue_nums,
+                    topic_sys_flag: topic.topic_sys_flag,
+                    write_queue_nums: topic.write_queue_nums,
+                };
+                match queues.get_mut(reg.broker_name) {
+                    Some(existing) if *existing == queue => {}
+                    Some(existing) => {
+                        tracing::info!(topic = %topic.topic_name, old = ?existing, new = ?queue, "topic queue data changed");
+                        *existing = queue;
+                    }
+                    None => {
+                        tracing::info!(topic = %topic.topic_name, ?queue, "topic registered");
+                        queues.insert(reg.broker_name.to_string(), queue);
                     }
                 }
             }
@@ -217,15 +260,9 @@ impl RouteInfoManager {
     }
 
     /// UNREGISTER_BROKER (and expiry, and a closed connection).
-    pub fn unregister_broker(
-        &self,
-        cluster: &str,
-        broker_addr: &str,
-        broker_name: &str,
-        broker_id: i64,
-    ) {
+    pub fn unregister_broker(&self, cluster: &str, broker_addr: &str, broker_name: &str) {
         let mut t = self.write();
-        remove_broker(&mut t, cluster, broker_addr, broker_name, broker_id);
+        remove_broker(&mut t, cluster, broker_addr, broker_name);
     }
 
     /// The broker connection `channel_id` closed: remove every broker that registered over it.
@@ -240,13 +277,7 @@ impl RouteInfoManager {
             .collect();
         for (addr, live) in gone {
             tracing::info!(addr = %addr, broker = %live.broker_name, "broker connection closed; removing its routes");
-            remove_broker(
-                &mut t,
-                &live.cluster,
-                &addr,
-                &live.broker_name,
-                live.broker_id,
-            );
+            remove_broker(&mut t, &live.cluster, &addr, &live.broker_name);
         }
     }
 
@@ -267,13 +298,7 @@ impl RouteInfoManager {
                 silent_ms = now.saturating_duration_since(live.last_update).as_millis() as u64,
                 "broker expired; removing its routes"
             );
-            remove_broker(
-                &mut t,
-                &live.cluster,
-                addr,
-                &live.broker_name,
-                live.broker_id,
-            );
+            remove_broker(&mut t, &live.cluster, addr, &live.broker_name);
         }
         drop(t);
         for channel in expired.iter().filter_map(|(_, live)| live.channel.as_ref()) {
@@ -467,24 +492,22 @@ impl RouteInfoManager {
 }
 
 /// Removes one broker process; when it was the last member of its group, the group leaves its
-/// cluster and its topics (topics left without queues disappear).
-fn remove_broker(t: &mut Tables, cluster: &str, broker_addr: &str, broker_name: &str, id: i64) {
+/// cluster and its topics (topics left without queues disappear). A 5.x acting-master group
+/// left without a master keeps serving reads only.
+fn remove_broker(t: &mut Tables, cluster: &str, broker_addr: &str, broker_name: &str) {
     t.live.remove(broker_addr);
     t.filter_servers.remove(broker_addr);
 
     let mut group_gone = false;
+    let mut read_only = false;
     if let Some(broker) = t.broker_addrs.get_mut(broker_name) {
-        // Only forget the id if it still points at this address (it may have been re-registered).
-        if broker
-            .broker_addrs
-            .get(&id)
-            .is_some_and(|a| a == broker_addr)
-        {
-            broker.broker_addrs.remove(&id);
-        }
+        // By address, as Apache does: the id may have changed since.
+        broker.broker_addrs.retain(|_, addr| addr != broker_addr);
         if broker.broker_addrs.is_empty() {
             t.broker_addrs.remove(broker_name);
             group_gone = true;
+        } else {
+            read_only = broker.enable_acting_master && broker.master_addr().is_none();
         }
     }
     if group_gone {
@@ -498,6 +521,12 @@ fn remove_broker(t: &mut Tables, cluster: &str, broker_addr: &str, broker_name: 
             queues.remove(broker_name);
             !queues.is_empty()
         });
+    } else if read_only {
+        for queues in t.topic_queues.values_mut() {
+            if let Some(q) = queues.get_mut(broker_name) {
+                q.perm &= !PERM_WRITE;
+            }
+        }
     }
 }
 
@@ -537,6 +566,8 @@ mod tests {
             } else {
                 "10.0.0.2:10912"
             },
+            enable_acting_master: None,
+            zone_name: None,
             topics,
             filter_servers: Vec::new(),
             timeout: Duration::from_secs(120),
@@ -610,7 +641,7 @@ mod tests {
         ));
         m.register_broker(reg("b", "10.0.0.3:10911", 0, 3, topics(1, &[("T", 2)])));
         m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[])));
-        m.unregister_broker("DefaultCluster", "10.0.0.1:10911", "a", 0);
+        m.unregister_broker("DefaultCluster", "10.0.0.1:10911", "a");
         // A slave remains: group "a" and its queues stay.
         assert!(m.topic_route("OnlyA").is_some());
         m.on_channel_closed(2);
@@ -619,7 +650,7 @@ mod tests {
         assert_eq!(m.all_topics().topic_list.len(), 1);
         let info = m.cluster_info();
         assert_eq!(info.cluster_addr_table["DefaultCluster"].len(), 1);
-        m.unregister_broker("DefaultCluster", "10.0.0.3:10911", "b", 0);
+        m.unregister_broker("DefaultCluster", "10.0.0.3:10911", "b");
         assert!(m.cluster_info().cluster_addr_table.is_empty());
         assert!(m.all_topics().topic_list.is_empty());
         assert_eq!(m.live_brokers(), 0);
@@ -682,5 +713,54 @@ mod tests {
         };
         assert_eq!(m.register_topic("New", vec![q("a"), q("unknown")]), 1);
         assert_eq!(queues_of(&m, "New"), [3]);
+    }
+
+    #[test]
+    fn a_topic_deleted_by_admin_comes_back_with_the_next_registration() {
+        let m = RouteInfoManager::new();
+        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
+        m.delete_topic("T", None);
+        assert!(m.topic_route("T").is_none());
+        // Same data version: Apache still restores a topic the table lost.
+        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
+        assert_eq!(queues_of(&m, "T"), [4]);
+    }
+
+    #[test]
+    fn a_5x_slave_without_master_registers_topics_read_only_when_acting_master() {
+        let m = RouteInfoManager::new();
+        let mut slave = reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[("T", 4)]));
+        slave.enable_acting_master = Some(true);
+        m.register_broker(slave);
+        let route = m.topic_route("T").unwrap();
+        assert_eq!(route.queue_datas[0].perm, PERM_READ);
+        assert!(route.broker_datas[0].enable_acting_master);
+
+        // Master back: it owns the queue data again; losing it makes the group read-only.
+        let mut master = reg("a", "10.0.0.1:10911", 0, 1, topics(2, &[("T", 4)]));
+        master.enable_acting_master = Some(true);
+        m.register_broker(master);
+        assert_eq!(
+            m.topic_route("T").unwrap().queue_datas[0].perm,
+            PERM_READ | PERM_WRITE
+        );
+        m.unregister_broker("DefaultCluster", "10.0.0.1:10911", "a");
+        assert_eq!(m.topic_route("T").unwrap().queue_datas[0].perm, PERM_READ);
+    }
+
+    #[test]
+    fn a_stale_process_cannot_take_over_a_newer_ones_id() {
+        let m = RouteInfoManager::new();
+        let mut current = topics(1, &[("T", 4)]);
+        current.data_version.state_version = 5;
+        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, current));
+        let mut stale = topics(1, &[("T", 8)]);
+        stale.data_version.state_version = 3;
+        let result = m.register_broker(reg("a", "10.0.0.9:10911", 0, 9, stale));
+        assert_eq!(result, RegisterResult::default());
+        let route = m.topic_route("T").unwrap();
+        assert_eq!(route.broker_datas[0].master_addr(), Some("10.0.0.1:10911"));
+        assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+        assert_eq!(m.live_brokers(), 1);
     }
 }

@@ -16,6 +16,9 @@ use crate::kv::NAMESPACE_ORDER_TOPIC_CONFIG;
 use crate::route::Registration;
 use crate::state::NamesrvState;
 
+/// Ext field naming the broker's zone (`MixAll.ZONE_NAME`).
+const ZONE_NAME: &str = "__ZONE_NAME";
+
 pub(super) fn register(
     state: &Arc<NamesrvState>,
     channel: Channel,
@@ -59,6 +62,8 @@ pub(super) fn register(
         broker_name: &h.broker_name,
         broker_id: h.broker_id,
         ha_server_addr: &h.ha_server_addr,
+        enable_acting_master: h.enable_acting_master,
+        zone_name: request.ext(ZONE_NAME).map(str::to_string),
         topics: body.topic_config_serialize_wrapper,
         filter_servers: body.filter_server_list,
         timeout,
@@ -100,7 +105,7 @@ pub(super) fn unregister(state: &NamesrvState, request: &RemotingCommand) -> Rep
     tracing::info!(broker = %h.broker_name, addr = %h.broker_addr, id = h.broker_id, "broker unregisters");
     state
         .routes
-        .unregister_broker(&h.cluster_name, &h.broker_addr, &h.broker_name, h.broker_id);
+        .unregister_broker(&h.cluster_name, &h.broker_addr, &h.broker_name);
     Ok(success(request))
 }
 
