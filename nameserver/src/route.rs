@@ -449,20 +449,24 @@ impl RouteInfoManager {
         }
     }
 
-    /// REGISTER_TOPIC_IN_NAMESRV: queue data for known brokers only.
+    /// REGISTER_TOPIC_IN_NAMESRV: all or nothing, and only for known broker groups. Returns the
+    /// number of queue data entries stored.
     pub fn register_topic(&self, topic: &str, queue_datas: Vec<QueueData>) -> usize {
         let mut t = self.write();
         let t = &mut *t;
-        let mut added = 0;
-        for queue in queue_datas {
-            if !t.broker_addrs.contains_key(&queue.broker_name) {
-                continue;
+        if let Some(unknown) = queue_datas
+            .iter()
+            .find(|q| !t.broker_addrs.contains_key(&q.broker_name))
+        {
+            tracing::warn!(topic, broker = %unknown.broker_name, "register topic names an unknown broker; ignored");
+            return 0;
+        }
+        let added = queue_datas.len();
+        if added > 0 {
+            let queues = t.topic_queues.entry(topic.to_string()).or_default();
+            for queue in queue_datas {
+                queues.insert(queue.broker_name.clone(), queue);
             }
-            t.topic_queues
-                .entry(topic.to_string())
-                .or_default()
-                .insert(queue.broker_name.clone(), queue);
-            added += 1;
         }
         added
     }
@@ -711,7 +715,9 @@ mod tests {
             write_queue_nums: 3,
             topic_sys_flag: 0,
         };
-        assert_eq!(m.register_topic("New", vec![q("a"), q("unknown")]), 1);
+        assert_eq!(m.register_topic("New", vec![q("a"), q("unknown")]), 0);
+        assert!(m.topic_route("New").is_none());
+        assert_eq!(m.register_topic("New", vec![q("a")]), 1);
         assert_eq!(queues_of(&m, "New"), [3]);
     }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sluice_remoting::header::UnregisterBrokerRequestHeader;
+use sluice_remoting::header::{BrokerHeartbeatRequestHeader, UnregisterBrokerRequestHeader};
 use sluice_remoting::{RemotingCommand, RequestCode};
 
 #[tokio::test]
@@ -33,7 +33,7 @@ async fn a_silent_broker_expires_and_comes_back_on_registration() {
 }
 
 #[tokio::test]
-async fn registering_keeps_a_broker_alive() {
+async fn heartbeats_keep_a_broker_alive() {
     let ns = start_namesrv(|c| {
         c.broker_channel_expired_time = 2_000;
         c.scan_not_active_broker_interval = 50;
@@ -41,13 +41,29 @@ async fn registering_keeps_a_broker_alive() {
     .await;
     let c = client();
     let broker = Broker::master("broker-a", "127.0.0.1:10911", &[("T", 4)]);
-    // Re-register every 200 ms (far within the expiry, even on a loaded machine) for longer
-    // than one expiry period.
+    assert_eq!(register(&c, &ns.addr, &broker).await.code, 0);
+    // BROKER_HEARTBEAT (oneway, as 5.x brokers send it) every 200 ms, far within the expiry
+    // even on a loaded machine, for longer than one expiry period.
     for _ in 0..15 {
-        assert_eq!(register(&c, &ns.addr, &broker).await.code, 0);
+        let heartbeat = RemotingCommand::request(RequestCode::BrokerHeartbeat).with_header(
+            &BrokerHeartbeatRequestHeader {
+                cluster_name: "DefaultCluster".into(),
+                broker_addr: "127.0.0.1:10911".into(),
+                broker_name: "broker-a".into(),
+                broker_id: Some(0),
+                ..Default::default()
+            },
+        );
+        c.invoke_oneway(&ns.addr, heartbeat).await.unwrap();
         assert_eq!(route(&c, &ns.addr, "T", 479).await.code, 0);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    // Silence: now it goes (and its connection with it, so ask over another one).
+    let asker = client();
+    eventually("the broker expires once the heartbeats stop", || async {
+        route(&asker, &ns.addr, "T", 479).await.code == 17
+    })
+    .await;
 }
 
 #[tokio::test]

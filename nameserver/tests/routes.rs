@@ -6,6 +6,7 @@ use common::*;
 use sluice_remoting::body::{
     ClusterInfo, DataVersion, JsonBody, KVTable, Properties, TopicList, TopicRouteData,
 };
+use sluice_remoting::header::RegisterTopicRequestHeader;
 use sluice_remoting::header::{
     AddWritePermOfBrokerRequestHeader, AddWritePermOfBrokerResponseHeader,
     DeleteKvConfigRequestHeader, DeleteTopicFromNamesrvRequestHeader, GetKvConfigRequestHeader,
@@ -515,4 +516,37 @@ async fn namesrv_config_can_be_read_and_updated() {
     let r = c.invoke(&ns.addr, bad, TIMEOUT).await.unwrap();
     assert_eq!(r.code, ResponseCode::SystemError.as_i32());
     assert!(r.remark.unwrap().contains("scanNotActiveBrokerInterval"));
+}
+
+#[tokio::test]
+async fn register_topic_in_namesrv_adds_queues_for_known_brokers() {
+    let ns = start_namesrv(|_| {}).await;
+    let c = client();
+    ok(&register(
+        &c,
+        &ns.addr,
+        &Broker::master("broker-a", ADDR_A, &[("T", 4)]),
+    )
+    .await);
+    let body = r#"{"brokerDatas":[],"queueDatas":[{"brokerName":"broker-a","perm":6,"readQueueNums":2,"topicSysFlag":0,"writeQueueNums":2}]}"#;
+    let request = RemotingCommand::request(RequestCode::RegisterTopicInNamesrv)
+        .with_header(&RegisterTopicRequestHeader {
+            topic: "Added".into(),
+            ..Default::default()
+        })
+        .with_body(body.as_bytes().to_vec());
+    ok(&c.invoke(&ns.addr, request, TIMEOUT).await.unwrap());
+    let r: TopicRouteData = decode(&route(&c, &ns.addr, "Added", 479).await);
+    assert_eq!(r.queue_datas[0].write_queue_nums, 2);
+    assert_eq!(r.broker_datas[0].master_addr(), Some(ADDR_A));
+
+    let unknown = body.replace("broker-a", "broker-x");
+    let request = RemotingCommand::request(RequestCode::RegisterTopicInNamesrv)
+        .with_header(&RegisterTopicRequestHeader {
+            topic: "Ghost".into(),
+            ..Default::default()
+        })
+        .with_body(unknown.into_bytes());
+    ok(&c.invoke(&ns.addr, request, TIMEOUT).await.unwrap());
+    assert_eq!(route(&c, &ns.addr, "Ghost", 479).await.code, 17);
 }
