@@ -108,8 +108,42 @@ fn near_record_bytes() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// `MessageDecoder.string2messageProperties` step by step (indexOf semantics, HashMap put).
+fn java_string2message_properties(s: &str) -> Vec<(String, String)> {
+    let mut map: Vec<(String, String)> = Vec::new();
+    let len = s.len();
+    let mut index = 0;
+    while index < len {
+        let new_index = s[index..].find('\u{2}').map_or(len, |i| index + i);
+        if new_index - index >= 3 {
+            let kv = s[index..].find('\u{1}').map(|i| index + i);
+            if let Some(kv) = kv.filter(|kv| *kv > index && *kv < new_index - 1) {
+                let (k, v) = (s[index..kv].to_string(), s[kv + 1..new_index].to_string());
+                match map.iter_mut().find(|(n, _)| *n == k) {
+                    Some(e) => e.1 = v,
+                    None => map.push((k, v)),
+                }
+            }
+        }
+        index = new_index + 1;
+    }
+    map
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn properties_decode_like_java(s in "[ab\\x01\\x02é]{0,40}") {
+        let want = java_string2message_properties(&s);
+        let got = Properties::decode(&s);
+        let got: Vec<(String, String)> =
+            got.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        prop_assert_eq!(&got, &want);
+        for (name, value) in &want {
+            prop_assert_eq!(property::find(&s, name), Some(value.as_str()));
+        }
+    }
 
     #[test]
     fn records_round_trip(r in record()) {

@@ -278,11 +278,45 @@ impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for Properties {
 
 /// Iterates the valid `(name, value)` pairs of a properties string without allocating, in string
 /// order (duplicates included), with the same dropping rules as [`Properties::decode`].
-pub fn pairs(properties: &str) -> impl Iterator<Item = (&str, &str)> {
-    properties.split(PROPERTY_SEPARATOR).filter_map(|pair| {
-        let (name, value) = pair.split_once(NAME_VALUE_SEPARATOR)?;
-        (!name.is_empty() && !value.is_empty()).then_some((name, value))
-    })
+pub fn pairs(properties: &str) -> Pairs<'_> {
+    Pairs {
+        text: properties,
+        pos: 0,
+    }
+}
+
+/// Iterator of [`pairs`]. Scans bytes: both separators are ASCII, so every cut falls on a char
+/// boundary, and a byte loop beats `str::split` on these short strings.
+#[derive(Clone, Debug)]
+pub struct Pairs<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        while self.pos < bytes.len() {
+            let start = self.pos;
+            let mut sep = None;
+            let mut end = start;
+            while end < bytes.len() && bytes[end] != PROPERTY_SEPARATOR as u8 {
+                if sep.is_none() && bytes[end] == NAME_VALUE_SEPARATOR as u8 {
+                    sep = Some(end);
+                }
+                end += 1;
+            }
+            self.pos = end + 1;
+            if let Some(sep) = sep {
+                if sep > start && sep + 1 < end {
+                    return Some((&self.text[start..sep], &self.text[sep + 1..end]));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Looks `name` up in a properties string without decoding it (the last occurrence wins, as in
