@@ -26,7 +26,6 @@ fn config() -> Config {
     Config {
         rng_seed: RngSeed::Fixed(seed),
         failure_persistence: None,
-        cases: 256,
         ..Config::default()
     }
 }
@@ -142,6 +141,10 @@ proptest! {
         prop_assert_eq!(&got, &want);
         for (name, value) in &want {
             prop_assert_eq!(property::find(&s, name), Some(value.as_str()));
+        }
+        for name in ["a", "b", "ab", "ba", "aa", "é", "aé", "\u{1}", "a\u{1}"] {
+            let expected = want.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+            prop_assert_eq!(property::find(&s, name), expected, "name {:?}", name);
         }
     }
 

@@ -319,13 +319,36 @@ impl<'a> Iterator for Pairs<'a> {
     }
 }
 
-/// Looks `name` up in a properties string without decoding it (the last occurrence wins, as in
-/// a decoded map). Empty values count as absent.
+/// Looks `name` up in a properties string without decoding it, with the result a decoded map
+/// would give: the last valid occurrence wins, empty values count as absent.
 pub fn find<'a>(properties: &'a str, name: &str) -> Option<&'a str> {
-    pairs(properties)
-        .filter(|(n, _)| *n == name)
-        .last()
-        .map(|(_, v)| v)
+    let (nv, ps) = (NAME_VALUE_SEPARATOR as u8, PROPERTY_SEPARATOR as u8);
+    if name.is_empty() || name.bytes().any(|b| b == nv || b == ps) {
+        // Decoding never yields such a name.
+        return None;
+    }
+    // Search for the name itself (memchr-accelerated) from the right, then check it starts a
+    // pair and is followed by 0x01. Since the name has no 0x01, a later overlapping match can
+    // never hide a valid one.
+    let bytes = properties.as_bytes();
+    for (at, _) in properties.rmatch_indices(name) {
+        if at > 0 && bytes[at - 1] != ps {
+            continue;
+        }
+        let sep = at + name.len();
+        if bytes.get(sep) != Some(&nv) {
+            continue;
+        }
+        let value_start = sep + 1;
+        let value_end = bytes[value_start..]
+            .iter()
+            .position(|b| *b == ps)
+            .map_or(bytes.len(), |i| value_start + i);
+        if value_end > value_start {
+            return Some(&properties[value_start..value_end]);
+        }
+    }
+    None
 }
 
 /// Appends one `name` 0x01 `value` 0x02 pair to a properties string.
