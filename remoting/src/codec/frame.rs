@@ -287,6 +287,21 @@ mod tests {
     }
 
     #[test]
+    fn default_limit_matches_netty_16_mib_including_the_length_bytes() {
+        let mut codec = RemotingCodec::new();
+        let mut at_limit = BytesMut::from(&16_777_212i32.to_be_bytes()[..]);
+        assert!(codec.decode(&mut at_limit).unwrap().is_none());
+        let mut over = BytesMut::from(&16_777_213i32.to_be_bytes()[..]);
+        assert!(matches!(
+            codec.decode(&mut over),
+            Err(RemotingError::FrameTooLarge {
+                len: 16_777_213,
+                max: 16_777_212
+            })
+        ));
+    }
+
+    #[test]
     fn huge_declared_length_does_not_reserve_memory() {
         let mut codec = RemotingCodec::new();
         let mut buf = BytesMut::new();

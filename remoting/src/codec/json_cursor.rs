@@ -160,7 +160,7 @@ impl<'a> JsonCursor<'a> {
         self.pos += 1;
         let start = self.pos;
         let rest = &self.buf[start..];
-        match rest.iter().position(|&b| b == quote || b == b'\\') {
+        match find_quote_or_backslash(rest, quote) {
             Some(n) if rest[n] == quote => {
                 self.pos = start + n + 1;
                 Ok(Cow::Borrowed(self.utf8(start, start + n)?))
@@ -178,16 +178,15 @@ impl<'a> JsonCursor<'a> {
     /// Continues a string from the first backslash.
     fn escaped_tail(&mut self, quote: u8, mut out: Vec<u8>) -> Result<String> {
         loop {
-            let Some(&b) = self.buf.get(self.pos) else {
+            // Copy the run of plain bytes up to the next quote or backslash in one go.
+            let rest = &self.buf[self.pos..];
+            let Some(n) = find_quote_or_backslash(rest, quote) else {
                 return Err(self.error("unterminated string"));
             };
-            self.pos += 1;
-            if b == quote {
+            out.extend_from_slice(&rest[..n]);
+            self.pos += n + 1;
+            if rest[n] == quote {
                 break;
-            }
-            if b != b'\\' {
-                out.push(b);
-                continue;
             }
             let Some(&e) = self.buf.get(self.pos) else {
                 return Err(self.error("unterminated escape"));
@@ -376,6 +375,30 @@ impl<'a> JsonCursor<'a> {
     }
 }
 
+/// Index of the first `quote` or `\\` in `hay`, eight bytes at a time: strings are the bulk of a
+/// header and most of them are long runs of plain bytes.
+fn find_quote_or_backslash(hay: &[u8], quote: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let q = LO * quote as u64;
+    let bs = LO * b'\\' as u64;
+    let mut i = 0;
+    while i + 8 <= hay.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&hay[i..i + 8]);
+        let v = u64::from_le_bytes(word);
+        if has_zero(v ^ q) | has_zero(v ^ bs) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    hay[i..]
+        .iter()
+        .position(|&b| b == quote || b == b'\\')
+        .map(|n| i + n)
+}
+
 fn is_bare_key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
@@ -418,6 +441,23 @@ mod tests {
             text(r#""lone \ud800 surrogate""#).unwrap(),
             "lone \u{fffd} surrogate"
         );
+    }
+
+    #[test]
+    fn quote_search_finds_the_first_match_at_any_offset() {
+        for len in 0..40 {
+            for at in 0..len {
+                for special in [b'"', b'\\'] {
+                    let mut hay = vec![b'a'; len];
+                    hay[at] = special;
+                    if at + 1 < len {
+                        hay[len - 1] = b'"';
+                    }
+                    assert_eq!(find_quote_or_backslash(&hay, b'"'), Some(at));
+                }
+            }
+            assert_eq!(find_quote_or_backslash(&vec![0x80 | b'"'; len], b'"'), None);
+        }
     }
 
     #[test]
