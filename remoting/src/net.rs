@@ -1,1 +1,0 @@
-//! Server (accept loop, processor table) and client (multiplexed connections).
