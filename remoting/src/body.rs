@@ -1,1 +1,0 @@
-//! JSON bodies carried by Remoting commands (route data, heartbeat, register-broker, ...).

@@ -1,1 +1,0 @@
-//! A lenient JSON reader that accepts fastjson output (unquoted integer keys, object keys).
