@@ -8,12 +8,14 @@
 //! - [`mapped_file_queue`]: a directory of segments as one log: append, roll-over with a pre-faulted next segment,
 //!   read, flush, truncate, delete oldest.
 
+pub mod commit_log;
 pub mod config;
 pub mod error;
 pub mod flush;
 pub mod fs;
 pub mod mapped_file;
 pub mod mapped_file_queue;
+pub mod recovery;
 
 pub use config::{FlushDiskType, MessageStoreConfig};
 pub use error::{Result, StoreError};
