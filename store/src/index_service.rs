@@ -334,9 +334,10 @@ fn flush_full_file(file: &IndexFile, checkpoint: &StoreCheckpoint) -> io::Result
     };
     file.flush()?;
     if index_msg_timestamp > 0 {
+        // Two flush threads may finish out of order; the checkpoint must never move backwards.
         checkpoint
             .index_msg_timestamp
-            .store(index_msg_timestamp, Ordering::Release);
+            .fetch_max(index_msg_timestamp, Ordering::AcqRel);
         checkpoint.flush()?;
     }
     Ok(())
