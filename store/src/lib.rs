@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod flush;
 pub mod fs;
 pub mod mapped_file;
 pub mod mapped_file_queue;
