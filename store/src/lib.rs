@@ -22,3 +22,13 @@ pub use error::{Result, StoreError};
 pub use fs::{FaultyFs, OsFs, StoreFs};
 pub use mapped_file::MappedFile;
 pub use mapped_file_queue::{EndOfSegment, MappedFileQueue};
+
+// ConsumeQueue, IndexFile, checkpoint and retention (idx).
+pub mod checkpoint;
+pub mod cleanup;
+pub mod consume_queue;
+pub mod consume_queue_store;
+pub mod disk;
+pub mod index_file;
+pub mod index_service;
+pub mod local_time;
