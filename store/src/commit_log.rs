@@ -144,7 +144,12 @@ impl CommitLog {
                 while pos < buf.len() {
                     let size = be_u32(buf, pos) as usize;
                     let record = &mut buf[pos..pos + size];
-                    patch_record(record, if assigns { qo } else { 0 }, (phys + pos as u64) as i64, now);
+                    patch_record(
+                        record,
+                        if assigns { qo } else { 0 },
+                        (phys + pos as u64) as i64,
+                        now,
+                    );
                     qo += 1;
                     pos += size;
                 }

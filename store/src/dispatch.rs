@@ -239,7 +239,11 @@ impl Worker {
         if offset < self.commit_log.min_offset() {
             // Retention removed what we had not dispatched (should not happen): skip forward.
             let min = self.commit_log.min_offset();
-            tracing::warn!(offset, min, "dispatch offset below the CommitLog min offset; skipping ahead");
+            tracing::warn!(
+                offset,
+                min,
+                "dispatch offset below the CommitLog min offset; skipping ahead"
+            );
             self.shared.reput_offset.store(min, Ordering::Release);
             return true;
         }

@@ -27,7 +27,9 @@ pub use fs::{FaultyFs, OsFs, StoreFs};
 pub use mapped_file::MappedFile;
 pub use mapped_file_queue::{EndOfSegment, MappedFileQueue};
 pub use message_store::{MessageStore, PutResult, PutStatus, RecoveryReport};
-pub use message_store_read::{AcceptAll, GetResult, GetStatus, MessageFilter, QueryResult, StoreStats, TagCodes};
+pub use message_store_read::{
+    AcceptAll, GetResult, GetStatus, MessageFilter, QueryResult, StoreStats, TagCodes,
+};
 
 // ConsumeQueue, IndexFile, checkpoint and retention (idx).
 pub mod checkpoint;

@@ -172,7 +172,10 @@ impl MessageStore {
     }
 
     /// Opens the store with an injected file system (failure-injection tests).
-    pub fn open_with_fs(config: MessageStoreConfig, fs: Arc<dyn StoreFs>) -> Result<Arc<MessageStore>> {
+    pub fn open_with_fs(
+        config: MessageStoreConfig,
+        fs: Arc<dyn StoreFs>,
+    ) -> Result<Arc<MessageStore>> {
         let started = Instant::now();
         config.validate()?;
         let root = config.store_path_root_dir.clone();
@@ -185,7 +188,8 @@ impl MessageStore {
         })?;
         let abnormal = checkpoint::abort_file_exists(&root);
         let checkpoint = Arc::new(
-            StoreCheckpoint::open(config.checkpoint_path()).map_err(io_err("opening the checkpoint"))?,
+            StoreCheckpoint::open(config.checkpoint_path())
+                .map_err(io_err("opening the checkpoint"))?,
         );
         let log = Arc::new(MappedFileQueue::open(
             config.commit_log_dir(),
@@ -207,8 +211,13 @@ impl MessageStore {
                 max_msgs_num_batch: config.max_msgs_num_batch,
             };
             Some(Arc::new(
-                IndexService::load(config.index_dir(), index_config, checkpoint.clone(), !abnormal)
-                    .map_err(io_err("loading the index"))?,
+                IndexService::load(
+                    config.index_dir(),
+                    index_config,
+                    checkpoint.clone(),
+                    !abnormal,
+                )
+                .map_err(io_err("loading the index"))?,
             ))
         } else {
             None
@@ -232,7 +241,10 @@ impl MessageStore {
         } else {
             ScanStart::Normal
         };
-        let durable = checkpoint.master_flushed_offset.load(Ordering::Acquire).max(0) as u64;
+        let durable = checkpoint
+            .master_flushed_offset
+            .load(Ordering::Acquire)
+            .max(0) as u64;
         let scan = recovery::recover(&commit_log, start, config.check_crc_on_recover, durable)?;
         consume_queues.truncate_dirty(scan.end_offset as i64)?;
         consume_queues.correct_min_offsets(commit_log.min_offset() as i64);
@@ -274,10 +286,17 @@ impl MessageStore {
             limit,
         )?;
         while !dispatch.wait_caught_up(Duration::from_secs(10)) {
-            tracing::info!(behind = dispatch.behind_bytes(), "recovery: dispatch still catching up");
+            tracing::info!(
+                behind = dispatch.behind_bytes(),
+                "recovery: dispatch still catching up"
+            );
         }
         for cq in consume_queues.all() {
-            commit_log.set_next_queue_offset(&cq.topic, cq.queue_id, cq.max_offset_in_queue() as i64);
+            commit_log.set_next_queue_offset(
+                &cq.topic,
+                cq.queue_id,
+                cq.max_offset_in_queue() as i64,
+            );
         }
 
         let flush = {
@@ -288,7 +307,8 @@ impl MessageStore {
                 &config,
                 Box::new(move || ts_source.last_store_timestamp()),
                 Box::new(move |flushed, ts| {
-                    cp.master_flushed_offset.fetch_max(flushed as i64, Ordering::AcqRel);
+                    cp.master_flushed_offset
+                        .fetch_max(flushed as i64, Ordering::AcqRel);
                     if ts > 0 {
                         cp.physic_msg_timestamp.fetch_max(ts, Ordering::AcqRel);
                     }
@@ -304,7 +324,9 @@ impl MessageStore {
                 .physic_msg_timestamp
                 .fetch_max(scan.last_store_timestamp, Ordering::AcqRel);
         }
-        checkpoint.flush().map_err(io_err("writing the checkpoint"))?;
+        checkpoint
+            .flush()
+            .map_err(io_err("writing the checkpoint"))?;
 
         let cleanup = Arc::new(CleanupService::new(CleanupConfig::from(&config)));
         let mut background = Vec::new();
@@ -341,11 +363,16 @@ impl MessageStore {
         // Retention holds only a weak reference so dropping the store is not prevented by its own thread.
         let weak = Arc::downgrade(&store);
         let clean_interval = Duration::from_millis(store.config.clean_resource_interval.max(100));
-        let task = PeriodicTask::spawn("StoreCleanup", Duration::from_secs(60), clean_interval, move || {
-            if let Some(s) = weak.upgrade() {
-                s.run_cleanup_once();
-            }
-        })
+        let task = PeriodicTask::spawn(
+            "StoreCleanup",
+            Duration::from_secs(60),
+            clean_interval,
+            move || {
+                if let Some(s) = weak.upgrade() {
+                    s.run_cleanup_once();
+                }
+            },
+        )
         .map_err(io_err("starting the retention thread"))?;
         background.push(task);
         *store.background.lock().unwrap_or_else(|p| p.into_inner()) = background;
@@ -379,9 +406,15 @@ impl MessageStore {
     /// Validates one message against the store's limits (Apache's checkMessage / MessageExtEncoder checks).
     fn check_message(&self, msg: &MessageRecord) -> Result<()> {
         let topic = msg.topic.as_str();
-        if topic.is_empty() || topic.len() > 255 || (topic.len() > 127 && !topic.starts_with("%RETRY%")) {
+        if topic.is_empty()
+            || topic.len() > 255
+            || (topic.len() > 127 && !topic.starts_with("%RETRY%"))
+        {
             return Err(StoreError::MessageIllegal {
-                reason: format!("topic of {} bytes (1..=127 allowed, 255 for retry topics)", topic.len()),
+                reason: format!(
+                    "topic of {} bytes (1..=127 allowed, 255 for retry topics)",
+                    topic.len()
+                ),
             });
         }
         if msg.properties.len() > MAX_PROPERTIES_LEN {
@@ -428,9 +461,10 @@ impl MessageStore {
     /// Stores a batch: every message for the same topic and queue, none transactional or delayed. Queue offsets
     /// are consecutive and the batch lands in one CommitLog segment.
     pub async fn put_batch(&self, msgs: &[MessageRecord]) -> PutResult {
-        let checked = self.check_writable().and_then(|_| check_batch(msgs)).and_then(|_| {
-            msgs.iter().try_for_each(|m| self.check_message(m))
-        });
+        let checked = self
+            .check_writable()
+            .and_then(|_| check_batch(msgs))
+            .and_then(|_| msgs.iter().try_for_each(|m| self.check_message(m)));
         if let Err(e) = checked {
             self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
             return PutResult::from_error(&e);
@@ -449,7 +483,8 @@ impl MessageStore {
             first.sysflag,
         );
         let wait = msg_wants_wait(&first.properties);
-        self.finish_put(appended, first, msgs.len() as u32, wait).await
+        self.finish_put(appended, first, msgs.len() as u32, wait)
+            .await
     }
 
     async fn finish_put(
@@ -470,7 +505,9 @@ impl MessageStore {
             }
         };
         self.dispatch.wake();
-        self.counters.puts.fetch_add(u64::from(count), Ordering::Relaxed);
+        self.counters
+            .puts
+            .fetch_add(u64::from(count), Ordering::Relaxed);
         self.counters
             .put_bytes
             .fetch_add(appended.wrote_bytes, Ordering::Relaxed);
@@ -478,7 +515,12 @@ impl MessageStore {
         let mut status = PutStatus::PutOk;
         if self.flush.mode() == FlushDiskType::SyncFlush && wait {
             let timeout = Duration::from_millis(self.config.sync_flush_timeout);
-            if self.flush.wait_durable(appended.end_offset(), timeout).await == FlushOutcome::TimedOut {
+            if self
+                .flush
+                .wait_durable(appended.end_offset(), timeout)
+                .await
+                == FlushOutcome::TimedOut
+            {
                 status = PutStatus::FlushDiskTimeout;
             }
         }
@@ -535,7 +577,12 @@ impl MessageStore {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        for task in self.background.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+        for task in self
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter_mut()
+        {
             task.stop();
         }
         self.flush.shutdown()?;
@@ -551,15 +598,23 @@ impl MessageStore {
             .fetch_max(self.commit_log.flushed_offset() as i64, Ordering::AcqRel);
         let last = self.commit_log.last_store_timestamp();
         if last > 0 {
-            self.checkpoint.physic_msg_timestamp.fetch_max(last, Ordering::AcqRel);
-            self.checkpoint.logics_msg_timestamp.fetch_max(last, Ordering::AcqRel);
+            self.checkpoint
+                .physic_msg_timestamp
+                .fetch_max(last, Ordering::AcqRel);
+            self.checkpoint
+                .logics_msg_timestamp
+                .fetch_max(last, Ordering::AcqRel);
         }
-        self.checkpoint.flush().map_err(io_err("writing the checkpoint"))?;
+        self.checkpoint
+            .flush()
+            .map_err(io_err("writing the checkpoint"))?;
         if caught_up {
             checkpoint::delete_abort_file(&self.config.store_path_root_dir)
                 .map_err(io_err("deleting the abort file"))?;
         } else {
-            tracing::warn!("dispatch did not catch up; keeping the abort file so the next start re-dispatches");
+            tracing::warn!(
+                "dispatch did not catch up; keeping the abort file so the next start re-dispatches"
+            );
         }
         self.lock.lock().unwrap_or_else(|p| p.into_inner()).take();
         Ok(())
@@ -569,7 +624,12 @@ impl MessageStore {
     /// the page cache loss). For tests.
     pub fn halt(&self) {
         self.shut_down.store(true, Ordering::Release);
-        for task in self.background.lock().unwrap_or_else(|p| p.into_inner()).iter_mut() {
+        for task in self
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter_mut()
+        {
             task.stop();
         }
         self.flush.halt();
@@ -642,7 +702,9 @@ fn spawn_logics_flush(
         match queues.flush_all(if full { 0 } else { least }) {
             Ok(()) if full => {
                 last_thorough = Instant::now();
-                checkpoint.logics_msg_timestamp.fetch_max(ts, Ordering::AcqRel);
+                checkpoint
+                    .logics_msg_timestamp
+                    .fetch_max(ts, Ordering::AcqRel);
             }
             Ok(()) => {}
             Err(e) => tracing::error!(error = %e, "ConsumeQueue flush failed"),

@@ -172,7 +172,10 @@ impl MessageStore {
                 filtered = true;
                 continue;
             }
-            let Some(record) = self.commit_log.read(unit.phy_offset as u64, unit.size as u32) else {
+            let Some(record) = self
+                .commit_log
+                .read(unit.phy_offset as u64, unit.size as u32)
+            else {
                 removed = true;
                 continue;
             };
@@ -210,7 +213,14 @@ impl MessageStore {
 
     /// Messages whose KEYS contain `key` (or whose UNIQ_KEY is `key`) in `topic`, stored within `[begin, end]` ms,
     /// newest first, at most `max_num` (capped by `maxMsgsNumBatch`). Index hash collisions are filtered out here.
-    pub fn query_by_key(&self, topic: &str, key: &str, max_num: usize, begin: i64, end: i64) -> QueryResult {
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max_num: usize,
+        begin: i64,
+        end: i64,
+    ) -> QueryResult {
         let Some(index) = &self.index else {
             return QueryResult::default();
         };

@@ -64,7 +64,9 @@ fn start_index(segments: &[std::sync::Arc<MappedFile>], start: ScanStart) -> usi
 pub fn scan(commit_log: &CommitLog, start: ScanStart, check_crc: bool) -> ScanOutcome {
     let segments = commit_log.log.segments();
     let first = start_index(&segments, start);
-    let start_offset = segments.get(first).map_or(commit_log.log.min_offset(), |s| s.start_offset);
+    let start_offset = segments
+        .get(first)
+        .map_or(commit_log.log.min_offset(), |s| s.start_offset);
     let mut out = ScanOutcome {
         start_offset,
         end_offset: start_offset,
@@ -138,7 +140,10 @@ pub fn recover(
             .find_segment(out.end_offset)
             .map(|s| s.path.clone())
             .unwrap_or_else(|| commit_log.log.segment_path(out.end_offset));
-        let reason = out.stopped_because.clone().unwrap_or_else(|| "zeroed bytes where records should be".into());
+        let reason = out
+            .stopped_because
+            .clone()
+            .unwrap_or_else(|| "zeroed bytes where records should be".into());
         return Err(StoreError::Corrupt {
             file,
             offset: out.end_offset,

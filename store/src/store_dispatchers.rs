@@ -74,7 +74,9 @@ impl Dispatcher for ConsumeQueueBuilder {
         if !takes_queue_offset(record.sysflag()) {
             return Ok(());
         }
-        let cq = self.queues.find_or_create(record.topic(), record.queue_id())?;
+        let cq = self
+            .queues
+            .find_or_create(record.topic(), record.queue_id())?;
         let unit = CqUnit {
             phy_offset: physical_offset as i64,
             size: record.total_size() as i32,
@@ -120,7 +122,9 @@ mod tests {
 
     #[test]
     fn delay_levels_parse_like_apache() {
-        let levels = parse_delay_levels("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h").unwrap();
+        let levels =
+            parse_delay_levels("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h")
+                .unwrap();
         assert_eq!(levels.len(), 18);
         assert_eq!(levels[0], 1000);
         assert_eq!(levels[4], 60_000);
