@@ -332,3 +332,10 @@ impl MessageStore {
         }
     }
 }
+
+impl MessageStore {
+    /// True when every appended record (up to the dispatch limit) has reached the ConsumeQueues and index.
+    pub fn dispatch_caught_up(&self) -> bool {
+        self.dispatch.behind_bytes() == 0
+    }
+}
