@@ -74,11 +74,13 @@ fn header_and_entry_bytes_at_rocketmq_positions() {
 #[test]
 fn key_hash_is_java_string_hash_code_of_topic_hash_key() {
     // "TopicA#order-1".hashCode() computed by hand over UTF-16 units.
-    let expected = "TopicA#order-1"
-        .encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-        .wrapping_abs();
-    assert_eq!(index_key_hash("TopicA", "order-1"), expected);
+    use sluice_remoting::message::java_string_hash;
+    for (topic, key) in [("TopicA", "order-1"), ("T", ""), ("主题", "键\u{1F600}")] {
+        let expected = java_string_hash(&format!("{topic}#{key}"))
+            .wrapping_abs()
+            .max(0);
+        assert_eq!(index_key_hash(topic, key), expected, "{topic}#{key}");
+    }
 }
 
 #[test]
