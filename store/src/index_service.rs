@@ -49,6 +49,20 @@ pub struct IndexRequest<'a> {
     pub sys_flag: i32,
 }
 
+impl<'a> IndexRequest<'a> {
+    /// The index fields of a decoded CommitLog record.
+    pub fn from_record(record: &sluice_remoting::message::RecordView<'a>) -> IndexRequest<'a> {
+        IndexRequest {
+            topic: record.topic(),
+            keys: record.keys(),
+            uniq_key: record.uniq_key(),
+            commit_log_offset: record.physical_offset(),
+            store_timestamp: record.store_timestamp(),
+            sys_flag: record.sysflag(),
+        }
+    }
+}
+
 /// Result of [`IndexService::query_offset`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryOffsetResult {

@@ -337,3 +337,36 @@ fn reload_keeps_files_and_abnormal_exit_drops_those_newer_than_the_checkpoint() 
         vec![200, 100]
     );
 }
+
+#[test]
+fn a_stored_record_is_indexed_by_its_keys_and_uniq_key() {
+    use sluice_remoting::message::{check_record, MessageRecord, RecordCheck};
+    let record = MessageRecord {
+        topic: "OrderTopic".into(),
+        physical_offset: 77_000,
+        store_timestamp: BASE_TS,
+        // KEYS "a b", UNIQ_KEY "ID1" in RocketMQ's property encoding.
+        properties: "KEYS\u{1}a b\u{2}UNIQ_KEY\u{1}ID1\u{2}".into(),
+        body: bytes::Bytes::from_static(b"hello"),
+        ..MessageRecord::default()
+    };
+    let bytes = record.to_bytes();
+    let RecordCheck::Message(view) = check_record(&bytes, true) else {
+        panic!("record does not decode");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = service(dir.path(), 64, 100);
+    idx.build_index(&IndexRequest::from_record(&view)).unwrap();
+    for key in ["a", "b", "ID1"] {
+        assert_eq!(
+            idx.query_offset("OrderTopic", key, 10, 0, i64::MAX)
+                .phy_offsets,
+            vec![77_000],
+            "{key}"
+        );
+    }
+    assert!(idx
+        .query_offset("OrderTopic", "a b", 10, 0, i64::MAX)
+        .phy_offsets
+        .is_empty());
+}
