@@ -370,3 +370,52 @@ fn a_stored_record_is_indexed_by_its_keys_and_uniq_key() {
         .phy_offsets
         .is_empty());
 }
+
+#[test]
+fn damaged_files_give_errors_or_empty_results_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("20231114221320000");
+    let file = IndexFile::create(&path, 4, 4, 0, 0).unwrap();
+    let hash = index_key_hash("T", "k");
+    assert!(file.put_key(hash, 100, BASE_TS));
+    assert!(file.put_key(hash, 200, BASE_TS));
+    assert!(file.put_key(hash, 300, BASE_TS));
+    assert!(
+        !file.put_key(hash, 400, BASE_TS),
+        "full: 3 entries for maxIndexNum 4"
+    );
+    file.flush().unwrap();
+    drop(file);
+
+    // Every slot points one past the last entry, and entry 3's back link at itself.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for slot in 0..4 {
+        bytes[40 + slot * 4..44 + slot * 4].copy_from_slice(&4i32.to_be_bytes());
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let file = IndexFile::open(&path, 4, 4).unwrap();
+    let mut out = Vec::new();
+    file.select_phy_offsets(&mut out, hash, 10, 0, i64::MAX);
+    assert!(out.is_empty());
+
+    // A self-referencing chain stops.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let slot = 40 + (hash as usize % 4) * 4;
+    bytes[slot..slot + 4].copy_from_slice(&3i32.to_be_bytes());
+    let e3 = 40 + 16 + 3 * 20;
+    bytes[e3 + 16..e3 + 20].copy_from_slice(&3i32.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    drop(file);
+    let file = IndexFile::open(&path, 4, 4).unwrap();
+    out.clear();
+    file.select_phy_offsets(&mut out, hash, 10, 0, i64::MAX);
+    assert_eq!(out, vec![300]);
+    drop(file);
+
+    // A header claiming more entries than the file holds is refused with a clear error.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[36..40].copy_from_slice(&99i32.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = IndexFile::open(&path, 4, 4).unwrap_err();
+    assert!(err.to_string().contains("damaged"), "{err}");
+}
