@@ -327,7 +327,7 @@ impl ConsumeQueue {
         if in_file >= wrote {
             return None;
         }
-        let len = (wrote - in_file).min(max_count as u64 * CQ_STORE_UNIT_SIZE);
+        let len = (wrote - in_file).min((max_count as u64).saturating_mul(CQ_STORE_UNIT_SIZE));
         let bytes = seg.slice(in_file, len)?;
         Some(CqUnits {
             start_index: start,
@@ -360,7 +360,7 @@ impl ConsumeQueue {
     /// The logical offset at which the file after the one holding `index` starts.
     pub fn roll_next_file(&self, index: u64) -> u64 {
         let per_file = self.units_per_file();
-        index + per_file - index % per_file
+        index.saturating_add(per_file - index % per_file)
     }
 
     /// The logical offset for a store time (ms): with [`BoundaryType::Lower`] the first unit stored at or
