@@ -540,7 +540,8 @@ impl ConsumeQueue {
         self.min_logic_offset.fetch_max(found, Ordering::AcqRel);
     }
 
-    /// Deletes all files of this queue (the CommitLog is gone, or the topic was deleted).
+    /// Empties the queue (the CommitLog is gone): every file is deleted except one starting at offset
+    /// 0, which is kept zeroed, so the queue restarts at offset 0.
     pub fn destroy(&self) -> Result<()> {
         self.queue.truncate_dirty(0)?;
         self.max_physic_offset.store(-1, Ordering::Release);
