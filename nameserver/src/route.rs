@@ -55,7 +55,7 @@ pub struct Registration<'a> {
     pub enable_acting_master: Option<bool>,
     /// `__ZONE_NAME` ext field.
     pub zone_name: Option<String>,
-    pub topics: TopicConfigSerializeWrapper,
+    pub topics: &'a TopicConfigSerializeWrapper,
     pub filter_servers: Vec<String>,
     pub timeout: Duration,
     pub channel_id: u64,
@@ -539,7 +539,8 @@ mod tests {
     use super::*;
     use sluice_remoting::body::TopicConfig;
 
-    fn topics(version: i64, entries: &[(&str, i32)]) -> TopicConfigSerializeWrapper {
+    /// A topic table that lives for the whole test run (leaked: tests only).
+    fn topics(version: i64, entries: &[(&str, i32)]) -> &'static TopicConfigSerializeWrapper {
         let mut w = TopicConfigSerializeWrapper::default();
         w.data_version.counter = version;
         w.data_version.timestamp = 1000 + version;
@@ -550,7 +551,7 @@ mod tests {
             t.perm = PERM_READ | PERM_WRITE;
             w.topic_config_table.insert(name.into(), t);
         }
-        w
+        Box::leak(Box::new(w))
     }
 
     fn reg<'a>(
@@ -558,7 +559,7 @@ mod tests {
         addr: &'a str,
         id: i64,
         channel_id: u64,
-        topics: TopicConfigSerializeWrapper,
+        topics: &'a TopicConfigSerializeWrapper,
     ) -> Registration<'a> {
         Registration {
             cluster: "DefaultCluster",
@@ -757,12 +758,12 @@ mod tests {
     #[test]
     fn a_stale_process_cannot_take_over_a_newer_ones_id() {
         let m = RouteInfoManager::new();
-        let mut current = topics(1, &[("T", 4)]);
+        let mut current = topics(1, &[("T", 4)]).clone();
         current.data_version.state_version = 5;
-        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, current));
-        let mut stale = topics(1, &[("T", 8)]);
+        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, &current));
+        let mut stale = topics(1, &[("T", 8)]).clone();
         stale.data_version.state_version = 3;
-        let result = m.register_broker(reg("a", "10.0.0.9:10911", 0, 9, stale));
+        let result = m.register_broker(reg("a", "10.0.0.9:10911", 0, 9, &stale));
         assert_eq!(result, RegisterResult::default());
         let route = m.topic_route("T").unwrap();
         assert_eq!(route.broker_datas[0].master_addr(), Some("10.0.0.1:10911"));

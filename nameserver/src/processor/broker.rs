@@ -64,7 +64,7 @@ pub(super) fn register(
         ha_server_addr: &h.ha_server_addr,
         enable_acting_master: h.enable_acting_master,
         zone_name: request.ext(ZONE_NAME).map(str::to_string),
-        topics: body.topic_config_serialize_wrapper,
+        topics: &body.topic_config_serialize_wrapper,
         filter_servers: body.filter_server_list,
         timeout,
         channel_id,
