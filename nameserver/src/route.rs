@@ -113,6 +113,15 @@ impl RouteInfoManager {
     pub fn register_broker(&self, reg: Registration<'_>) -> RegisterResult {
         let mut t = self.write();
         let t = &mut *t;
+        // A process that comes back on the same address under another name or cluster leaves
+        // its old group first; otherwise that group would keep a member nothing can expire.
+        if let Some(prev) = t.live.get(reg.broker_addr) {
+            if prev.broker_name != reg.broker_name || prev.cluster != reg.cluster {
+                let (cluster, name) = (prev.cluster.clone(), prev.broker_name.clone());
+                tracing::info!(addr = reg.broker_addr, old = %name, new = reg.broker_name, "broker address changed group");
+                remove_broker(t, &cluster, reg.broker_addr, &name);
+            }
+        }
         t.clusters
             .entry(reg.cluster.to_string())
             .or_default()
@@ -499,26 +508,40 @@ impl RouteInfoManager {
 /// cluster and its topics (topics left without queues disappear). A 5.x acting-master group
 /// left without a master keeps serving reads only.
 fn remove_broker(t: &mut Tables, cluster: &str, broker_addr: &str, broker_name: &str) {
+    // An unregistration naming the wrong group must not orphan the address's real group.
+    if t.live
+        .get(broker_addr)
+        .is_some_and(|live| live.broker_name != broker_name)
+    {
+        tracing::warn!(
+            addr = broker_addr,
+            broker = broker_name,
+            "unregistration names a group this address does not belong to; ignored"
+        );
+        return;
+    }
     t.live.remove(broker_addr);
     t.filter_servers.remove(broker_addr);
 
-    let mut group_gone = false;
+    let mut group_gone = None;
     let mut read_only = false;
     if let Some(broker) = t.broker_addrs.get_mut(broker_name) {
         // By address, as Apache does: the id may have changed since.
         broker.broker_addrs.retain(|_, addr| addr != broker_addr);
         if broker.broker_addrs.is_empty() {
-            t.broker_addrs.remove(broker_name);
-            group_gone = true;
+            group_gone = t.broker_addrs.remove(broker_name).map(|b| b.cluster);
         } else {
             read_only = broker.enable_acting_master && broker.master_addr().is_none();
         }
     }
-    if group_gone {
-        if let Some(brokers) = t.clusters.get_mut(cluster) {
-            brokers.remove(broker_name);
-            if brokers.is_empty() {
-                t.clusters.remove(cluster);
+    if let Some(group_cluster) = group_gone {
+        // The request's cluster and the group's own (they differ only for a confused caller).
+        for cluster in [cluster, group_cluster.as_str()] {
+            if let Some(brokers) = t.clusters.get_mut(cluster) {
+                brokers.remove(broker_name);
+                if brokers.is_empty() {
+                    t.clusters.remove(cluster);
+                }
             }
         }
         t.topic_queues.retain(|_, queues| {
@@ -768,6 +791,136 @@ mod tests {
         let route = m.topic_route("T").unwrap();
         assert_eq!(route.broker_datas[0].master_addr(), Some("10.0.0.1:10911"));
         assert_eq!(route.queue_datas[0].write_queue_nums, 4);
+        assert_eq!(m.live_brokers(), 1);
+    }
+
+    /// The tables stay consistent whatever brokers do: every routed queue belongs to a known
+    /// group, every group is in its cluster, nothing empty lingers, every member address is live.
+    fn check_invariants(m: &RouteInfoManager, seed: u64, step: usize) {
+        let t = m.read();
+        let ctx = format!("seed {seed}, step {step}");
+        for (topic, queues) in &t.topic_queues {
+            assert!(!queues.is_empty(), "{ctx}: topic {topic} has no queues");
+            for name in queues.keys() {
+                assert!(
+                    t.broker_addrs.contains_key(name),
+                    "{ctx}: {topic} routed to gone {name}"
+                );
+            }
+        }
+        for (name, broker) in &t.broker_addrs {
+            assert!(!broker.broker_addrs.is_empty(), "{ctx}: empty group {name}");
+            assert!(
+                t.clusters
+                    .get(&broker.cluster)
+                    .is_some_and(|c| c.contains(name)),
+                "{ctx}: {name} missing from cluster {}",
+                broker.cluster
+            );
+            for addr in broker.broker_addrs.values() {
+                assert!(
+                    t.live.contains_key(addr),
+                    "{ctx}: member {addr} of {name} not live"
+                );
+            }
+        }
+        for (cluster, names) in &t.clusters {
+            assert!(!names.is_empty(), "{ctx}: empty cluster {cluster}");
+            for name in names {
+                assert!(
+                    t.broker_addrs.contains_key(name),
+                    "{ctx}: {cluster} lists gone {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn random_broker_lives_keep_the_tables_consistent() {
+        use rand::{Rng, SeedableRng};
+        let seed: u64 = std::env::var("ROUTE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
+        println!("route table random test seed: {seed} (replay with ROUTE_SEED={seed})");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let names = ["a", "b", "c"];
+        let addrs = [
+            "10.0.0.1:1",
+            "10.0.0.2:1",
+            "10.0.0.3:1",
+            "10.0.0.4:1",
+            "10.0.0.5:1",
+        ];
+        let topic_names = ["T0", "T1", "T2", "T3", "T4"];
+        let m = RouteInfoManager::new();
+        for step in 0..3000 {
+            let name = names[rng.gen_range(0..names.len())];
+            let cluster = if name == "c" {
+                "Other"
+            } else {
+                "DefaultCluster"
+            };
+            let addr_index = rng.gen_range(0..addrs.len());
+            let addr = addrs[addr_index];
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    let mut w = TopicConfigSerializeWrapper::default();
+                    w.data_version.counter = rng.gen_range(0..3);
+                    w.data_version.state_version = rng.gen_range(0..2);
+                    for topic in topic_names {
+                        if rng.gen_bool(0.5) {
+                            let mut tc = TopicConfig::new(topic);
+                            tc.write_queue_nums = rng.gen_range(1..9);
+                            w.topic_config_table.insert(topic.into(), tc);
+                        }
+                    }
+                    m.register_broker(Registration {
+                        cluster,
+                        broker_addr: addr,
+                        broker_name: name,
+                        broker_id: rng.gen_range(0..2),
+                        ha_server_addr: "h",
+                        enable_acting_master: if rng.gen_bool(0.5) {
+                            Some(rng.gen_bool(0.5))
+                        } else {
+                            None
+                        },
+                        zone_name: None,
+                        topics: &w,
+                        filter_servers: Vec::new(),
+                        timeout: Duration::from_secs(rng.gen_range(1..200)),
+                        channel_id: addr_index as u64,
+                        channel: None,
+                    });
+                }
+                6 => {
+                    // Sometimes with the wrong cluster, as a confused admin tool might send.
+                    let c = if rng.gen_bool(0.2) { "Wrong" } else { cluster };
+                    m.unregister_broker(c, addr, name)
+                }
+                7 => m.on_channel_closed(addr_index as u64),
+                8 => {
+                    let later = Instant::now() + Duration::from_secs(rng.gen_range(0..150));
+                    m.scan_not_active_brokers(later);
+                }
+                _ => m.delete_topic(topic_names[rng.gen_range(0..topic_names.len())], None),
+            }
+            check_invariants(&m, seed, step);
+        }
+    }
+
+    #[test]
+    fn an_address_re_registering_under_another_name_leaves_its_old_group() {
+        let m = RouteInfoManager::new();
+        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("OnlyA", 4)])));
+        m.register_broker(reg("b", "10.0.0.1:10911", 0, 1, topics(1, &[("OnlyB", 4)])));
+        assert!(m.topic_route("OnlyA").is_none());
+        assert!(m.topic_route("OnlyB").is_some());
+        assert_eq!(m.cluster_info().broker_addr_table.len(), 1);
+        // An unregistration naming the old group does not touch the new one.
+        m.unregister_broker("DefaultCluster", "10.0.0.1:10911", "a");
+        assert!(m.topic_route("OnlyB").is_some());
         assert_eq!(m.live_brokers(), 1);
     }
 }
