@@ -30,7 +30,7 @@ pub use record::{
     BORN_TIMESTAMP_POS, FLAG_POS, MAGIC_POS, PHYSICAL_OFFSET_POS, QUEUE_ID_POS, QUEUE_OFFSET_POS,
     SYSFLAG_POS, TOTAL_SIZE_POS,
 };
-pub use view::{check_record, RecordCheck, RecordView};
+pub use view::{check_record, RecordCheck, RecordView, MIN_RECORD_LEN};
 
 /// MAGICCODE of a record whose topic length is one (signed) byte.
 pub const MAGIC_V1: i32 = 0xDAA320A7u32 as i32;
