@@ -11,6 +11,7 @@
 //! - [`patch_record`]: fills in the offsets and store time of an encoded record under the append lock.
 //! - [`MessageExt`] / [`decode_messages`]: what a client sees after a pull.
 //! - [`sysflag`], [`property`], [`msgid`], [`batch`], [`compression`]: the pieces around the record.
+//! - [`record_crc`]: the optional 5.x whole-record CRC kept in the properties.
 
 pub mod batch;
 pub mod compression;
@@ -19,6 +20,7 @@ mod hash;
 pub mod msgid;
 pub mod property;
 mod record;
+pub mod record_crc;
 pub mod sysflag;
 mod view;
 
