@@ -5,8 +5,8 @@ use bytes::Bytes;
 
 use super::compression::decompress;
 use super::property::{self, Properties};
-use super::{msgid, sysflag, MessageRecord};
-use crate::error::Result;
+use super::{check_record, msgid, sysflag, MessageRecord, RecordCheck};
+use crate::error::{RemotingError, Result};
 
 /// A decoded message with its properties parsed and its ids computed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,11 +70,25 @@ impl MessageExt {
 /// zero-copy slices of `body` unless inflated. Any malformed or truncated record is an error.
 pub fn decode_messages(body: &Bytes, decompress_body: bool) -> Result<Vec<MessageExt>> {
     let mut out = Vec::new();
-    let mut rest = body.clone();
-    while !rest.is_empty() {
-        let (record, used) = MessageRecord::decode(&rest)?;
+    let mut pos = 0;
+    while pos < body.len() {
+        let record = match check_record(&body[pos..], false) {
+            RecordCheck::Message(view) => {
+                let range = view.body_range();
+                let stored = body.slice(pos + range.start..pos + range.end);
+                pos += view.total_size();
+                view.to_record_with_body(stored)
+            }
+            // Anything else is an error; decode() words it.
+            _ => {
+                return Err(MessageRecord::decode(&body.slice(pos..))
+                    .err()
+                    .unwrap_or_else(|| {
+                        RemotingError::Record(format!("undecodable record at byte {pos}"))
+                    }))
+            }
+        };
         out.push(MessageExt::from_record(record, decompress_body)?);
-        rest = rest.slice(used..);
     }
     Ok(out)
 }
