@@ -5,6 +5,7 @@ use bytes::Bytes;
 
 use super::compression::decompress;
 use super::property::{self, Properties};
+use super::record::why_not_a_message;
 use super::{check_record, msgid, sysflag, MessageRecord, RecordCheck};
 use crate::error::{RemotingError, Result};
 
@@ -79,13 +80,11 @@ pub fn decode_messages(body: &Bytes, decompress_body: bool) -> Result<Vec<Messag
                 pos += view.total_size();
                 view.to_record_with_body(stored)
             }
-            // Anything else is an error; decode() words it.
-            _ => {
-                return Err(MessageRecord::decode(&body.slice(pos..))
-                    .err()
-                    .unwrap_or_else(|| {
-                        RemotingError::Record(format!("undecodable record at byte {pos}"))
-                    }))
+            other => {
+                let why = why_not_a_message(other, body.len() - pos);
+                return Err(RemotingError::Record(format!(
+                    "record at byte {pos}: {why}"
+                )));
             }
         };
         out.push(MessageExt::from_record(record, decompress_body)?);
@@ -155,7 +154,11 @@ mod tests {
         assert!(decode_messages(&full.slice(..full.len() - 1), false).is_err());
         let mut two = BytesMut::from(&full[..]);
         two.extend_from_slice(&full[..10]);
-        assert!(decode_messages(&two.freeze(), false).is_err());
+        let err = decode_messages(&two.freeze(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("at byte {}", full.len())), "{err}");
+        assert!(err.contains("truncated"), "{err}");
         let mut buf = BytesMut::new();
         record("", Bytes::from_static(b"not zlib"), sysflag::COMPRESSED).encode(&mut buf);
         assert!(decode_messages(&buf.clone().freeze(), true).is_err());

@@ -226,16 +226,21 @@ impl MessageRecord {
                 let body = buf.slice(view.body_range());
                 Ok((view.to_record_with_body(body), view.total_size()))
             }
-            RecordCheck::Blank { size } => Err(RemotingError::Record(format!(
-                "end-of-file blank of {size} bytes, not a message"
-            ))),
-            RecordCheck::End => Err(RemotingError::Record("no record: end of data".into())),
-            RecordCheck::Incomplete { needed } => Err(RemotingError::Record(format!(
-                "truncated record: {needed} bytes needed, {} available",
-                buf.len()
-            ))),
-            RecordCheck::Corrupt { reason } => Err(RemotingError::Record(reason)),
+            other => Err(RemotingError::Record(why_not_a_message(other, buf.len()))),
         }
+    }
+}
+
+/// Words why `check` (of a buffer with `available` bytes) is not a message record.
+pub(crate) fn why_not_a_message(check: RecordCheck<'_>, available: usize) -> String {
+    match check {
+        RecordCheck::Message(_) => "a message record".into(),
+        RecordCheck::Blank { size } => format!("end-of-file blank of {size} bytes, not a message"),
+        RecordCheck::End => "no record: end of data".into(),
+        RecordCheck::Incomplete { needed } => {
+            format!("truncated record: {needed} bytes needed, {available} available")
+        }
+        RecordCheck::Corrupt { reason } => reason,
     }
 }
 
