@@ -66,8 +66,8 @@ pub use queue::{
 pub use register::{body_crc32, RegisterBrokerBody};
 pub use route::{BrokerData, ClusterInfo, QueueData, TopicRouteData};
 pub use stats::{
-    ConsumeStats, MessageQueueForC, OffsetWrapper, ResetOffsetBody, ResetOffsetBodyForC,
-    TopicOffset, TopicStatsTable,
+    ConsumeStats, GetConsumerStatusBody, MessageQueueForC, OffsetWrapper, QueueOffsets,
+    ResetOffsetBody, ResetOffsetBodyForC, TopicOffset, TopicStatsTable,
 };
 pub use subscription_group::{GroupRetryPolicy, SubscriptionGroupConfig, SubscriptionGroupWrapper};
 pub use topic::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicFilterType};
