@@ -8,6 +8,7 @@
 //! Writing: [`to_legacy`] / [`to_standard`] produce fastjson's two output styles
 //! ([`writer::Style`]); [`to_pretty`] lays legacy output out like the broker's config files.
 
+pub mod format;
 pub mod lenient;
 pub mod reader;
 pub mod writer;
@@ -50,7 +51,7 @@ pub fn to_standard<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Remoting
 
 /// Legacy output laid out with tabs and newlines, as the broker's `config/*.json` files are.
 pub fn to_pretty<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RemotingError> {
-    to_legacy(value).map(|compact| writer::pretty(&compact))
+    to_legacy(value).map(|compact| format::pretty(&compact))
 }
 
 /// Serde helpers for maps keyed by a struct (`Map<MessageQueue, V>` in Java), which fastjson
