@@ -69,8 +69,13 @@ pub use stats::{
     ConsumeStats, GetConsumerStatusBody, MessageQueueForC, OffsetWrapper, QueueOffsets,
     ResetOffsetBody, ResetOffsetBodyForC, TopicOffset, TopicStatsTable,
 };
-pub use subscription_group::{GroupRetryPolicy, SubscriptionGroupConfig, SubscriptionGroupWrapper};
-pub use topic::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicFilterType};
+pub use subscription_group::{
+    GroupRetryPolicy, SubscriptionGroupConfig, SubscriptionGroupList, SubscriptionGroupWrapper,
+};
+pub use topic::{
+    CreateTopicListRequestBody, DataVersion, TopicConfig, TopicConfigSerializeWrapper,
+    TopicFilterType,
+};
 
 /// A body carried as JSON: encoded as the Java side encodes it (fastjson legacy output) and
 /// decoded leniently.
