@@ -67,7 +67,7 @@ pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &str, browser_compatible: bool
     out.push(b'"');
 }
 
-/// Re-indents compact JSON (as produced by [`to_vec`]) with tabs and newlines, the way fastjson's
+/// Re-indents compact JSON (as produced by [`to_vec`](super::writer::to_vec)) with tabs and newlines, the way fastjson's
 /// PrettyFormat lays out the broker's config files. Empty objects and arrays stay `{}` / `[]`.
 pub fn pretty(compact: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(compact.len() * 5 / 4 + 16);
