@@ -1,6 +1,8 @@
 //! Text-level pieces of fastjson's output: string escaping, integer digits, and the
 //! PrettyFormat layout of the broker's config files.
 
+use bytes::BufMut;
+
 pub(crate) fn push_digits(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20];
     let mut i = buf.len();
@@ -20,18 +22,36 @@ pub(crate) fn push_digits(out: &mut Vec<u8>, mut n: u64) {
 /// (upper-case hex). Legacy additionally escapes DEL, the C1 controls and U+2028/U+2029 and
 /// writes all other characters raw; Standard (BrowserCompatible) escapes `/` as `\/` and every
 /// character from DEL up as `\uXXXX` (UTF-16 surrogate pairs beyond the BMP).
-pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &str, browser_compatible: bool) {
+///
+/// Shared by the header codec (hot path: runs of plain ASCII are copied eight bytes per step) and
+/// the body writer.
+pub(crate) fn write_escaped<B: BufMut>(out: &mut B, s: &str, browser_compatible: bool) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let push_unit = |out: &mut Vec<u8>, unit: u16| {
-        out.extend_from_slice(b"\\u");
-        for shift in [12, 8, 4, 0] {
-            out.push(HEX[usize::from((unit >> shift) & 0xF)]);
-        }
+    let push_unit = |out: &mut B, unit: u16| {
+        out.put_slice(&[
+            b'\\',
+            b'u',
+            HEX[usize::from((unit >> 12) & 0xF)],
+            HEX[usize::from((unit >> 8) & 0xF)],
+            HEX[usize::from((unit >> 4) & 0xF)],
+            HEX[usize::from(unit & 0xF)],
+        ]);
     };
-    out.push(b'"');
+    out.put_u8(b'"');
     let bytes = s.as_bytes();
     let mut run_start = 0;
-    for (i, ch) in s.char_indices() {
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            if is_plain_ascii8(word) && !(browser_compatible && word.contains(&b'/')) {
+                i += 8;
+                continue;
+            }
+        }
+        // `i` is always on a char boundary: the fast path only skips plain ASCII.
+        let Some(ch) = s[i..].chars().next() else {
+            break;
+        };
         let short: &[u8] = match ch {
             '"' => b"\\\"",
             '\\' => b"\\\\",
@@ -49,22 +69,41 @@ pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &str, browser_compatible: bool
                 '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => true,
                 _ => browser_compatible && ch >= '\u{7f}',
             };
+        let next = i + ch.len_utf8();
         if short.is_empty() && !unicode {
+            i = next;
             continue;
         }
-        out.extend_from_slice(&bytes[run_start..i]);
-        run_start = i + ch.len_utf8();
+        out.put_slice(&bytes[run_start..i]);
+        run_start = next;
         if !short.is_empty() {
-            out.extend_from_slice(short);
+            out.put_slice(short);
         } else {
             let mut units = [0u16; 2];
             for unit in ch.encode_utf16(&mut units) {
                 push_unit(out, *unit);
             }
         }
+        i = next;
     }
-    out.extend_from_slice(&bytes[run_start..]);
-    out.push(b'"');
+    out.put_slice(&bytes[run_start..]);
+    out.put_u8(b'"');
+}
+
+/// True when none of these 8 bytes needs escaping or UTF-8 care: all in 0x20..=0x7E and none
+/// is `"` or `\\` (most header text is plain ASCII, so it is copied eight bytes per step).
+fn is_plain_ascii8(word: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(word);
+    let v = u64::from_le_bytes(b);
+    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let below_space = v.wrapping_sub(LO * 0x20) & !v & HI;
+    let del_or_high = (v | v.wrapping_add(LO)) & HI;
+    let quote = has_zero(v ^ (LO * b'"' as u64));
+    let backslash = has_zero(v ^ (LO * b'\\' as u64));
+    below_space | del_or_high | quote | backslash == 0
 }
 
 /// Re-indents compact JSON (as produced by [`to_vec`](super::writer::to_vec)) with tabs and newlines, the way fastjson's
@@ -146,6 +185,49 @@ mod tests {
             escaped(raw, true),
             r#""a\"b\\c\n\u0001\u001F\u00E9\/\u007F\u0085\u00A0\u2028""#
         );
+    }
+
+    #[test]
+    fn plain_ascii_detection_is_exact_for_every_byte_at_every_position() {
+        for at in 0..8 {
+            for b in 0..=255u8 {
+                let mut word = *b"abcdefgh";
+                word[at] = b;
+                let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
+                assert_eq!(is_plain_ascii8(&word), plain, "byte {b:#x} at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_char_by_char_escaping_at_every_alignment() {
+        // Long strings take the 8-byte path; the same text split into short pieces never does.
+        let specials = [
+            "\"",
+            "\\",
+            "/",
+            "\u{1}",
+            "é",
+            "\u{2028}",
+            "\u{1F600}",
+            "\u{7f}",
+        ];
+        for special in specials {
+            for pad in 0..17 {
+                let s = format!("{}{special}{}", "x".repeat(pad), "y".repeat(17 - pad));
+                for browser in [false, true] {
+                    let whole = escaped(&s, browser);
+                    let pieces: String = s
+                        .chars()
+                        .map(|c| {
+                            let e = escaped(&c.to_string(), browser);
+                            e[1..e.len() - 1].to_string()
+                        })
+                        .collect();
+                    assert_eq!(whole, format!("\"{pieces}\""), "{s:?} browser={browser}");
+                }
+            }
+        }
     }
 
     #[test]
