@@ -391,6 +391,22 @@ async fn slave_gets_the_master_address() {
         "{}",
         body_text(&r)
     );
+    // 5.x brokers ask for their group's members.
+    let members = c
+        .invoke(
+            &ns.addr,
+            RemotingCommand::request(RequestCode::GetBrokerMemberGroup)
+                .with_ext("clusterName", "DefaultCluster")
+                .with_ext("brokerName", "broker-a"),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    ok(&members);
+    assert_eq!(
+        body_text(&members),
+        r#"{"brokerMemberGroup":{"brokerAddrs":{0:"127.0.0.1:10911",1:"127.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}}"#
+    );
 }
 
 #[tokio::test]

@@ -357,6 +357,15 @@ impl RouteInfoManager {
         Some(route)
     }
 
+    /// GET_BROKER_MEMBER_GROUP: the addresses of one group's members (empty when unknown).
+    pub fn broker_members(&self, broker_name: &str) -> BTreeMap<i64, String> {
+        self.read()
+            .broker_addrs
+            .get(broker_name)
+            .map(|b| b.broker_addrs.clone())
+            .unwrap_or_default()
+    }
+
     /// GET_BROKER_CLUSTER_INFO.
     pub fn cluster_info(&self) -> ClusterInfo {
         let t = self.read();
