@@ -384,8 +384,9 @@ impl MappedFileQueue {
     /// does not wait).
     pub fn prepare_next_segment(&self) {
         if let Some(alloc) = &self.allocator {
+            // Always the segment right after the last one on disk: preparing one further ahead would leave a gap
+            // on disk (and a store that refuses to load) if the process died before the one in between existed.
             let next = match self.last_segment() {
-                Some(last) if last.is_full() => last.end_offset() + self.segment_size,
                 Some(last) => last.end_offset(),
                 None => {
                     let at = self.lock_tail().empty_queue_offset;
@@ -777,6 +778,30 @@ mod tests {
         assert_eq!(&q.read(0, 50).unwrap()[..], &[1; 50]);
         fs.no_space.store(false, Ordering::SeqCst);
         q.append(&[3; 50]).unwrap();
+    }
+
+    #[test]
+    fn preparing_after_a_full_last_segment_never_leaves_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = MappedFileQueue::open(dir.path(), 100, os(), false).unwrap();
+            q.append(&[1; 100]).unwrap();
+        }
+        let q = MappedFileQueue::open(dir.path(), 100, os(), true).unwrap();
+        assert!(q.last_segment().unwrap().is_full());
+        q.prepare_next_segment();
+        let next = dir.path().join(segment_file_name(100));
+        for _ in 0..5000 {
+            if next.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(next.exists());
+        assert!(!dir.path().join(segment_file_name(200)).exists());
+        drop(q);
+        let again = MappedFileQueue::open(dir.path(), 100, os(), false).unwrap();
+        assert_eq!(again.segments().len(), 2);
     }
 
     #[test]
