@@ -327,7 +327,7 @@ impl ConsumeQueue {
         if in_file >= wrote {
             return None;
         }
-        let len = (wrote - in_file).min(max_count as u64 * CQ_STORE_UNIT_SIZE);
+        let len = (wrote - in_file).min((max_count as u64).saturating_mul(CQ_STORE_UNIT_SIZE));
         let bytes = seg.slice(in_file, len)?;
         Some(CqUnits {
             start_index: start,
@@ -360,7 +360,7 @@ impl ConsumeQueue {
     /// The logical offset at which the file after the one holding `index` starts.
     pub fn roll_next_file(&self, index: u64) -> u64 {
         let per_file = self.units_per_file();
-        index + per_file - index % per_file
+        index.saturating_add(per_file - index % per_file)
     }
 
     /// The logical offset for a store time (ms): with [`BoundaryType::Lower`] the first unit stored at or
@@ -540,7 +540,8 @@ impl ConsumeQueue {
         self.min_logic_offset.fetch_max(found, Ordering::AcqRel);
     }
 
-    /// Deletes all files of this queue (the CommitLog is gone, or the topic was deleted).
+    /// Empties the queue (the CommitLog is gone): every file is deleted except one starting at offset
+    /// 0, which is kept zeroed, so the queue restarts at offset 0.
     pub fn destroy(&self) -> Result<()> {
         self.queue.truncate_dirty(0)?;
         self.max_physic_offset.store(-1, Ordering::Release);

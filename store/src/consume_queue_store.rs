@@ -106,6 +106,7 @@ impl ConsumeQueueStore {
         if let Some(cq) = self.get(topic, queue_id) {
             return Ok(cq);
         }
+        check_topic_dir_name(topic)?;
         let topic_queues = self.topic_queues(topic);
         let entry = topic_queues.entry(queue_id);
         match entry {
@@ -212,6 +213,7 @@ impl ConsumeQueueStore {
 
     /// Forgets a topic's queues and deletes their directory (admin `deleteTopic`).
     pub fn remove_topic(&self, topic: &str) -> Result<()> {
+        check_topic_dir_name(topic)?;
         self.queues.remove(topic);
         let path = self.dir.join(topic);
         match std::fs::remove_dir_all(&path) {
@@ -226,6 +228,17 @@ impl ConsumeQueueStore {
     pub fn total_size(&self) -> u64 {
         self.all().iter().map(|cq| cq.total_size()).sum()
     }
+}
+
+/// The topic becomes a directory name: refuse anything that would leave `consumequeue/` or is not a
+/// plain name (the broker's topic rules are stricter; this is the store's own guard).
+fn check_topic_dir_name(topic: &str) -> Result<()> {
+    if topic.is_empty() || topic == "." || topic == ".." || topic.contains(['/', '\\', '\0']) {
+        return Err(StoreError::MessageIllegal {
+            reason: format!("topic {topic:?} cannot name a ConsumeQueue directory"),
+        });
+    }
+    Ok(())
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<std::fs::DirEntry>> {

@@ -194,6 +194,18 @@ impl IndexFile {
         }
         let map = map_file(&file, path, hash_slot_num, index_num)?;
         let header = IndexHeader::read_from(&map[..INDEX_HEADER_SIZE]);
+        if header.index_count as i64 > index_num as i64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "index file {} is damaged: its header counts {} entries but it holds at most {}; \
+                     remove it so recovery rebuilds the index",
+                    path.display(),
+                    header.index_count,
+                    index_num
+                ),
+            ));
+        }
         Self::from_parts(path, hash_slot_num, index_num, map, header)
     }
 
@@ -277,7 +289,8 @@ impl IndexFile {
             return false;
         }
         let mut slot_value = read_i32(&m.map, slot_pos);
-        if slot_value <= INVALID_INDEX || slot_value > count {
+        // Written slots hold an index below `count`; anything else is garbage from a torn write.
+        if slot_value <= INVALID_INDEX || slot_value >= count {
             slot_value = INVALID_INDEX;
         }
         // Seconds since the file's begin timestamp; note that for the first entry of a seeded file
@@ -324,7 +337,9 @@ impl IndexFile {
         let m = self.read();
         let count = m.header.index_count;
         let slot_value = read_i32(&m.map, self.slot_pos(key_hash));
-        if slot_value <= INVALID_INDEX || slot_value > count || count <= 1 {
+        // Entries below `count` are the written ones (RocketMQ checks `> count`; `>=` also keeps a
+        // damaged slot from pointing one past the last entry of a full file).
+        if slot_value <= INVALID_INDEX || slot_value >= count || count <= 1 {
             return;
         }
         let mut next = slot_value;
@@ -347,7 +362,7 @@ impl IndexFile {
             if hash_read == key_hash && time_read >= begin && time_read <= end {
                 out.push(phy_offset);
             }
-            if prev <= INVALID_INDEX || prev > count || prev == next || time_read < begin {
+            if prev <= INVALID_INDEX || prev >= count || prev == next || time_read < begin {
                 break;
             }
             next = prev;

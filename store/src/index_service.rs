@@ -49,6 +49,20 @@ pub struct IndexRequest<'a> {
     pub sys_flag: i32,
 }
 
+impl<'a> IndexRequest<'a> {
+    /// The index fields of a decoded CommitLog record.
+    pub fn from_record(record: &sluice_remoting::message::RecordView<'a>) -> IndexRequest<'a> {
+        IndexRequest {
+            topic: record.topic(),
+            keys: record.keys(),
+            uniq_key: record.uniq_key(),
+            commit_log_offset: record.physical_offset(),
+            store_timestamp: record.store_timestamp(),
+            sys_flag: record.sysflag(),
+        }
+    }
+}
+
 /// Result of [`IndexService::query_offset`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryOffsetResult {
@@ -246,18 +260,24 @@ impl IndexService {
         Ok(file)
     }
 
-    /// A file name from the current local time, bumped past the newest existing name so two files
-    /// created in the same millisecond never collide.
+    /// A file name from the current local time. Names must sort in creation order (load order is
+    /// name order), so when the clock gives a name that is not after the newest file's (two files in
+    /// one millisecond, or the clock stepped back) the newest name plus one is used instead.
     fn new_file_path(&self, prev: Option<&IndexFile>) -> PathBuf {
-        let mut ms = now_millis();
+        let mut name = LocalTime::from_millis(now_millis()).human_string();
+        if let Some(prev) = prev {
+            if name.as_str() <= prev.file_name() {
+                let next = prev.file_name().parse::<u64>().map_or(0, |n| n + 1);
+                name = format!("{next:017}");
+            }
+        }
         loop {
-            let name = LocalTime::from_millis(ms).human_string();
-            let newer = prev.is_none_or(|p| name.as_str() > p.file_name());
             let path = self.dir.join(&name);
-            if newer && !path.exists() {
+            if !path.exists() {
                 return path;
             }
-            ms += 1;
+            let next = name.parse::<u64>().map_or(0, |n| n + 1);
+            name = format!("{next:017}");
         }
     }
 

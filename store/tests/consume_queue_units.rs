@@ -99,6 +99,11 @@ fn lookups_across_files_are_bounded_by_file_and_count() {
     assert!(cq.get(12).is_none(), "not written yet");
     assert!(cq.units_from(12, 1).is_none());
     assert_eq!(cq.last_unit(), Some(unit(11)));
+    // Absurd requests from a client are answered, not panicked on.
+    assert_eq!(cq.units_from(10, usize::MAX).unwrap().len(), 2);
+    assert!(cq.units_from(u64::MAX, 1).is_none());
+    assert!(cq.get(u64::MAX / 2).is_none());
+    assert_eq!(cq.roll_next_file(u64::MAX - 1), u64::MAX);
 }
 
 #[test]
@@ -297,6 +302,12 @@ fn store_loads_every_topic_and_queue_from_disk() {
     store.truncate_dirty(unit(1).phy_offset).unwrap();
     assert_eq!(store.get("A", 0).unwrap().max_offset_in_queue(), 1);
     assert_eq!(store.get("A", 1).unwrap().max_offset_in_queue(), 0);
+    for bad in ["", "..", "a/b", "../x"] {
+        let err = store.find_or_create(bad, 0).unwrap_err();
+        assert!(err.to_string().contains("ConsumeQueue directory"), "{err}");
+        assert!(store.remove_topic(bad).is_err());
+    }
+    assert!(dir.path().exists());
     store.remove_topic("A").unwrap();
     assert!(store.get("A", 0).is_none());
     assert!(!dir.path().join("A").exists());

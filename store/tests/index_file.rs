@@ -74,11 +74,13 @@ fn header_and_entry_bytes_at_rocketmq_positions() {
 #[test]
 fn key_hash_is_java_string_hash_code_of_topic_hash_key() {
     // "TopicA#order-1".hashCode() computed by hand over UTF-16 units.
-    let expected = "TopicA#order-1"
-        .encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-        .wrapping_abs();
-    assert_eq!(index_key_hash("TopicA", "order-1"), expected);
+    use sluice_remoting::message::java_string_hash;
+    for (topic, key) in [("TopicA", "order-1"), ("T", ""), ("主题", "键\u{1F600}")] {
+        let expected = java_string_hash(&format!("{topic}#{key}"))
+            .wrapping_abs()
+            .max(0);
+        assert_eq!(index_key_hash(topic, key), expected, "{topic}#{key}");
+    }
 }
 
 #[test]
@@ -334,4 +336,86 @@ fn reload_keeps_files_and_abnormal_exit_drops_those_newer_than_the_checkpoint() 
         abnormal.query_offset("T", "k", 64, 0, i64::MAX).phy_offsets,
         vec![200, 100]
     );
+}
+
+#[test]
+fn a_stored_record_is_indexed_by_its_keys_and_uniq_key() {
+    use sluice_remoting::message::{check_record, MessageRecord, RecordCheck};
+    let record = MessageRecord {
+        topic: "OrderTopic".into(),
+        physical_offset: 77_000,
+        store_timestamp: BASE_TS,
+        // KEYS "a b", UNIQ_KEY "ID1" in RocketMQ's property encoding.
+        properties: "KEYS\u{1}a b\u{2}UNIQ_KEY\u{1}ID1\u{2}".into(),
+        body: bytes::Bytes::from_static(b"hello"),
+        ..MessageRecord::default()
+    };
+    let bytes = record.to_bytes();
+    let RecordCheck::Message(view) = check_record(&bytes, true) else {
+        panic!("record does not decode");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (idx, _) = service(dir.path(), 64, 100);
+    idx.build_index(&IndexRequest::from_record(&view)).unwrap();
+    for key in ["a", "b", "ID1"] {
+        assert_eq!(
+            idx.query_offset("OrderTopic", key, 10, 0, i64::MAX)
+                .phy_offsets,
+            vec![77_000],
+            "{key}"
+        );
+    }
+    assert!(idx
+        .query_offset("OrderTopic", "a b", 10, 0, i64::MAX)
+        .phy_offsets
+        .is_empty());
+}
+
+#[test]
+fn damaged_files_give_errors_or_empty_results_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("20231114221320000");
+    let file = IndexFile::create(&path, 4, 4, 0, 0).unwrap();
+    let hash = index_key_hash("T", "k");
+    assert!(file.put_key(hash, 100, BASE_TS));
+    assert!(file.put_key(hash, 200, BASE_TS));
+    assert!(file.put_key(hash, 300, BASE_TS));
+    assert!(
+        !file.put_key(hash, 400, BASE_TS),
+        "full: 3 entries for maxIndexNum 4"
+    );
+    file.flush().unwrap();
+    drop(file);
+
+    // Every slot points one past the last entry, and entry 3's back link at itself.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for slot in 0..4 {
+        bytes[40 + slot * 4..44 + slot * 4].copy_from_slice(&4i32.to_be_bytes());
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let file = IndexFile::open(&path, 4, 4).unwrap();
+    let mut out = Vec::new();
+    file.select_phy_offsets(&mut out, hash, 10, 0, i64::MAX);
+    assert!(out.is_empty());
+
+    // A self-referencing chain stops.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let slot = 40 + (hash as usize % 4) * 4;
+    bytes[slot..slot + 4].copy_from_slice(&3i32.to_be_bytes());
+    let e3 = 40 + 16 + 3 * 20;
+    bytes[e3 + 16..e3 + 20].copy_from_slice(&3i32.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    drop(file);
+    let file = IndexFile::open(&path, 4, 4).unwrap();
+    out.clear();
+    file.select_phy_offsets(&mut out, hash, 10, 0, i64::MAX);
+    assert_eq!(out, vec![300]);
+    drop(file);
+
+    // A header claiming more entries than the file holds is refused with a clear error.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[36..40].copy_from_slice(&99i32.to_be_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = IndexFile::open(&path, 4, 4).unwrap_err();
+    assert!(err.to_string().contains("damaged"), "{err}");
 }
