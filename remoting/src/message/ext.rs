@@ -78,3 +78,74 @@ pub fn decode_messages(body: &Bytes, decompress_body: bool) -> Result<Vec<Messag
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::compression::compress_zlib;
+    use bytes::BytesMut;
+
+    fn record(props: &str, body: Bytes, flag: i32) -> MessageRecord {
+        MessageRecord {
+            topic: "T".into(),
+            body,
+            sysflag: flag,
+            properties: props.into(),
+            physical_offset: 1234,
+            store_host: "10.0.0.5:10911".parse().unwrap(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn msg_id_prefers_uniq_key() {
+        let mut buf = BytesMut::new();
+        record(
+            "UNIQ_KEY\u{1}ABC\u{2}TAGS\u{1}t\u{2}KEYS\u{1}a b\u{2}",
+            Bytes::new(),
+            0,
+        )
+        .encode(&mut buf);
+        record("", Bytes::new(), 0).encode(&mut buf);
+        let msgs = decode_messages(&buf.freeze(), true).unwrap();
+        assert_eq!(msgs[0].msg_id, "ABC");
+        assert_eq!(msgs[0].offset_msg_id, "0A00000500002A9F00000000000004D2");
+        assert_eq!(msgs[0].tags(), Some("t"));
+        assert_eq!(msgs[0].keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(msgs[1].msg_id, msgs[1].offset_msg_id);
+        assert_eq!(msgs[1].tags(), None);
+    }
+
+    #[test]
+    fn compressed_bodies_are_inflated_on_request() {
+        let plain = Bytes::from(vec![b'x'; 5000]);
+        let packed = compress_zlib(&plain, 5);
+        let flag = sysflag::COMPRESSED | sysflag::COMPRESSION_ZLIB;
+        let mut buf = BytesMut::new();
+        record("", packed.clone(), flag).encode(&mut buf);
+        let body = buf.freeze();
+        let inflated = decode_messages(&body, true).unwrap();
+        assert_eq!(inflated[0].body(), &plain);
+        assert!(inflated[0].decompressed);
+        assert_eq!(inflated[0].record.sysflag, flag);
+        let raw = decode_messages(&body, false).unwrap();
+        assert_eq!(raw[0].body(), &packed);
+        assert!(!raw[0].decompressed);
+    }
+
+    #[test]
+    fn truncated_or_corrupt_bodies_are_errors() {
+        let mut buf = BytesMut::new();
+        record("", Bytes::from_static(b"abc"), 0).encode(&mut buf);
+        let full = buf.freeze();
+        assert!(decode_messages(&full.slice(..full.len() - 1), false).is_err());
+        let mut two = BytesMut::from(&full[..]);
+        two.extend_from_slice(&full[..10]);
+        assert!(decode_messages(&two.freeze(), false).is_err());
+        let mut buf = BytesMut::new();
+        record("", Bytes::from_static(b"not zlib"), sysflag::COMPRESSED).encode(&mut buf);
+        assert!(decode_messages(&buf.clone().freeze(), true).is_err());
+        assert!(decode_messages(&buf.freeze(), false).is_ok());
+        assert!(decode_messages(&Bytes::new(), true).unwrap().is_empty());
+    }
+}

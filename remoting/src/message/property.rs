@@ -103,10 +103,20 @@ pub const DLQ_ORIGIN_MESSAGE_ID: &str = "DLQ_ORIGIN_MESSAGE_ID";
 pub const START_DELIVER_TIME: &str = "__STARTDELIVERTIME";
 
 /// A small insertion-ordered map of properties. Messages carry a handful of properties, so a
-/// vector beats a hash map here and keeps encodings deterministic.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// linear scan beats hashing here and keeps encodings deterministic. Names and values live in
+/// one text buffer (decoding a properties string is one copy, not two allocations per pair);
+/// replaced or removed text stays in the buffer until the map is dropped.
+#[derive(Clone, Default)]
 pub struct Properties {
-    entries: Vec<(String, String)>,
+    text: String,
+    entries: Vec<Entry>,
+}
+
+/// Where one pair's name and value lie in `Properties::text`.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    name: (usize, usize),
+    value: (usize, usize),
 }
 
 impl Properties {
@@ -114,33 +124,59 @@ impl Properties {
         Self::default()
     }
 
+    fn name_of(&self, e: &Entry) -> &str {
+        &self.text[e.name.0..e.name.1]
+    }
+
+    fn value_of(&self, e: &Entry) -> &str {
+        &self.text[e.value.0..e.value.1]
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.entries.iter().position(|e| self.name_of(e) == name)
+    }
+
+    /// Appends `s` to the text buffer and returns its range.
+    fn push_text(&mut self, s: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        (start, self.text.len())
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.position(name).map(|i| self.value_of(&self.entries[i]))
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.iter().any(|(n, _)| n == name)
+        self.position(name).is_some()
     }
 
     /// Sets `name` to `value`, keeping its position if it was present; returns the old value.
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<String>) -> Option<String> {
-        let name = name.into();
-        let value = value.into();
-        match self.entries.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, old)) => Some(std::mem::replace(old, value)),
+    pub fn insert(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Option<String> {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        match self.position(name) {
+            Some(i) => {
+                let old = self.value_of(&self.entries[i]).to_owned();
+                self.entries[i].value = self.push_text(value);
+                Some(old)
+            }
             None => {
-                self.entries.push((name, value));
+                let name = self.push_text(name);
+                let value = self.push_text(value);
+                self.entries.push(Entry { name, value });
                 None
             }
         }
     }
 
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let at = self.entries.iter().position(|(n, _)| n == name)?;
-        Some(self.entries.remove(at).1)
+        let i = self.position(name)?;
+        let e = self.entries.remove(i);
+        let old = self.value_of(&e).to_owned();
+        if self.entries.is_empty() {
+            self.text.clear();
+        }
+        Some(old)
     }
 
     pub fn len(&self) -> usize {
@@ -152,16 +188,38 @@ impl Properties {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.entries
+            .iter()
+            .map(|e| (self.name_of(e), self.value_of(e)))
     }
 
     /// Parses a properties string the way `MessageDecoder.string2messageProperties` does: pairs
     /// end at 0x02 (the last may lack it), the name ends at the first 0x01, pairs with an empty
     /// name or value or without 0x01 are dropped, and a repeated name keeps its last value.
     pub fn decode(properties: &str) -> Self {
-        let mut map = Self::new();
+        let base = properties.as_ptr() as usize;
+        let mut map = Self {
+            text: properties.to_owned(),
+            entries: Vec::with_capacity(
+                properties
+                    .bytes()
+                    .filter(|b| *b == PROPERTY_SEPARATOR as u8)
+                    .count()
+                    + 1,
+            ),
+        };
         for (name, value) in pairs(properties) {
-            map.insert(name, value);
+            // Both are slices of `properties`, whose copy is `text`: keep their offsets.
+            let name_at = name.as_ptr() as usize - base;
+            let value_at = value.as_ptr() as usize - base;
+            let value = (value_at, value_at + value.len());
+            match map.position(name) {
+                Some(i) => map.entries[i].value = value,
+                None => map.entries.push(Entry {
+                    name: (name_at, name_at + name.len()),
+                    value,
+                }),
+            }
         }
         map
     }
@@ -175,20 +233,14 @@ impl Properties {
 
     /// Appends the properties string to `out`.
     pub fn encode_into(&self, out: &mut String) {
-        for (name, value) in &self.entries {
-            out.push_str(name);
-            out.push(NAME_VALUE_SEPARATOR);
-            out.push_str(value);
-            out.push(PROPERTY_SEPARATOR);
+        for (name, value) in self.iter() {
+            push_pair(out, name, value);
         }
     }
 
     /// Length in bytes of [`Properties::encode`]'s result.
     pub fn encoded_len(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 2)
-            .sum()
+        self.iter().map(|(n, v)| n.len() + v.len() + 2).sum()
     }
 
     /// The business keys of [`KEYS`], split on spaces (empty pieces skipped).
@@ -200,7 +252,21 @@ impl Properties {
     }
 }
 
-impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Properties {
+impl PartialEq for Properties {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Properties {}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<str>> FromIterator<(N, V)> for Properties {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
         let mut map = Self::new();
         for (n, v) in iter {
@@ -212,20 +278,77 @@ impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Properties {
 
 /// Iterates the valid `(name, value)` pairs of a properties string without allocating, in string
 /// order (duplicates included), with the same dropping rules as [`Properties::decode`].
-pub fn pairs(properties: &str) -> impl Iterator<Item = (&str, &str)> {
-    properties.split(PROPERTY_SEPARATOR).filter_map(|pair| {
-        let (name, value) = pair.split_once(NAME_VALUE_SEPARATOR)?;
-        (!name.is_empty() && !value.is_empty()).then_some((name, value))
-    })
+pub fn pairs(properties: &str) -> Pairs<'_> {
+    Pairs {
+        text: properties,
+        pos: 0,
+    }
 }
 
-/// Looks `name` up in a properties string without decoding it (the last occurrence wins, as in
-/// a decoded map). Empty values count as absent.
+/// Iterator of [`pairs`]. Scans bytes: both separators are ASCII, so every cut falls on a char
+/// boundary, and a byte loop beats `str::split` on these short strings.
+#[derive(Clone, Debug)]
+pub struct Pairs<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for Pairs<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.text.as_bytes();
+        while self.pos < bytes.len() {
+            let start = self.pos;
+            let mut sep = None;
+            let mut end = start;
+            while end < bytes.len() && bytes[end] != PROPERTY_SEPARATOR as u8 {
+                if sep.is_none() && bytes[end] == NAME_VALUE_SEPARATOR as u8 {
+                    sep = Some(end);
+                }
+                end += 1;
+            }
+            self.pos = end + 1;
+            if let Some(sep) = sep {
+                if sep > start && sep + 1 < end {
+                    return Some((&self.text[start..sep], &self.text[sep + 1..end]));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Looks `name` up in a properties string without decoding it, with the result a decoded map
+/// would give: the last valid occurrence wins, empty values count as absent.
 pub fn find<'a>(properties: &'a str, name: &str) -> Option<&'a str> {
-    pairs(properties)
-        .filter(|(n, _)| *n == name)
-        .last()
-        .map(|(_, v)| v)
+    let (nv, ps) = (NAME_VALUE_SEPARATOR as u8, PROPERTY_SEPARATOR as u8);
+    if name.is_empty() || name.bytes().any(|b| b == nv || b == ps) {
+        // Decoding never yields such a name.
+        return None;
+    }
+    // Search for the name itself (memchr-accelerated) from the right, then check it starts a
+    // pair and is followed by 0x01. Since the name has no 0x01, a later overlapping match can
+    // never hide a valid one.
+    let bytes = properties.as_bytes();
+    for (at, _) in properties.rmatch_indices(name) {
+        if at > 0 && bytes[at - 1] != ps {
+            continue;
+        }
+        let sep = at + name.len();
+        if bytes.get(sep) != Some(&nv) {
+            continue;
+        }
+        let value_start = sep + 1;
+        let value_end = bytes[value_start..]
+            .iter()
+            .position(|b| *b == ps)
+            .map_or(bytes.len(), |i| value_start + i);
+        if value_end > value_start {
+            return Some(&properties[value_start..value_end]);
+        }
+    }
+    None
 }
 
 /// Appends one `name` 0x01 `value` 0x02 pair to a properties string.
@@ -296,5 +419,24 @@ mod tests {
         push_pair(&mut s, CLUSTER, "DefaultCluster");
         push_pair_fmt(&mut s, REAL_QID, format_args!("{}", 3));
         assert_eq!(s, "CLUSTER\u{1}DefaultCluster\u{2}REAL_QID\u{1}3\u{2}");
+    }
+
+    #[test]
+    fn equality_ignores_replaced_text() {
+        let mut a = Properties::decode("A\u{1}1\u{2}B\u{1}2\u{2}");
+        a.insert("A", "first");
+        a.insert("A", "1");
+        let mut b = Properties::new();
+        b.insert("C", "gone");
+        b.insert("A", "1");
+        b.insert("B", "2");
+        b.remove("C");
+        assert_eq!(a, b);
+        assert_eq!(a.encode(), "A\u{1}1\u{2}B\u{1}2\u{2}");
+        assert_eq!(format!("{a:?}"), r#"{"A": "1", "B": "2"}"#);
+        b.remove("A");
+        b.remove("B");
+        assert!(b.is_empty());
+        assert_eq!(b, Properties::new());
     }
 }

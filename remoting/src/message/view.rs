@@ -395,3 +395,174 @@ impl<'a> RecordView<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    fn record() -> MessageRecord {
+        MessageRecord {
+            topic: "TopicTest".into(),
+            body: Bytes::from_static(b"payload"),
+            properties: "TAGS\u{1}A\u{2}UNIQ_KEY\u{1}ID1\u{2}".into(),
+            born_host: "127.0.0.1:5000".parse().unwrap(),
+            store_host: "127.0.0.1:10911".parse().unwrap(),
+            ..Default::default()
+        }
+    }
+
+    fn encoded() -> Vec<u8> {
+        let mut b = BytesMut::new();
+        record().encode(&mut b);
+        b.to_vec()
+    }
+
+    fn reason(check: RecordCheck<'_>) -> String {
+        match check {
+            RecordCheck::Corrupt { reason } => reason,
+            other => panic!("expected corruption, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn message_view_lookups() {
+        let bytes = encoded();
+        let RecordCheck::Message(v) = check_record(&bytes, true) else {
+            panic!("not a message");
+        };
+        assert_eq!(v.total_size(), bytes.len());
+        assert_eq!(v.topic(), "TopicTest");
+        assert_eq!(v.body(), b"payload");
+        assert_eq!(&bytes[v.body_range()], b"payload");
+        assert_eq!(v.uniq_key(), Some("ID1"));
+        assert_eq!(v.tags(), Some("A"));
+        assert_eq!(v.keys(), None);
+        assert!(!v.is_v2());
+        assert_eq!(v.offset_msg_id(), "7F00000100002A9F0000000000000000");
+    }
+
+    #[test]
+    fn records_followed_by_more_bytes_are_still_messages() {
+        let mut bytes = encoded();
+        let len = bytes.len();
+        bytes.extend_from_slice(&[0xAB; 40]);
+        match check_record(&bytes, true) {
+            RecordCheck::Message(v) => assert_eq!(v.total_size(), len),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn zeros_and_empty_are_end_of_data() {
+        assert_eq!(check_record(&[], true), RecordCheck::End);
+        assert_eq!(check_record(&[0; 3], true), RecordCheck::End);
+        assert_eq!(check_record(&[0; 4096], true), RecordCheck::End);
+    }
+
+    #[test]
+    fn blank_reports_rest_of_file() {
+        let mut blank = Vec::new();
+        blank.extend_from_slice(&1000i32.to_be_bytes());
+        blank.extend_from_slice(&BLANK_MAGIC.to_be_bytes());
+        assert_eq!(
+            check_record(&blank, true),
+            RecordCheck::Blank { size: 1000 }
+        );
+        blank[..4].copy_from_slice(&4i32.to_be_bytes());
+        assert!(reason(check_record(&blank, true)).contains("blank"));
+    }
+
+    #[test]
+    fn short_buffers_are_incomplete() {
+        let bytes = encoded();
+        assert_eq!(
+            check_record(&bytes[..5], true),
+            RecordCheck::Incomplete { needed: 8 }
+        );
+        for cut in [8, 20, 90, bytes.len() - 1] {
+            assert_eq!(
+                check_record(&bytes[..cut], true),
+                RecordCheck::Incomplete {
+                    needed: bytes.len()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn crc_mismatch_only_when_verifying() {
+        let mut bytes = encoded();
+        let body_at = {
+            let RecordCheck::Message(v) = check_record(&bytes, false) else {
+                panic!()
+            };
+            v.body_range().start
+        };
+        bytes[body_at] ^= 0xFF;
+        assert!(matches!(
+            check_record(&bytes, false),
+            RecordCheck::Message(_)
+        ));
+        assert!(reason(check_record(&bytes, true)).contains("CRC"));
+    }
+
+    #[test]
+    fn inconsistent_lengths_are_corrupt() {
+        let good = encoded();
+        let body_len_at = 84;
+        let topic_len_at = 88 + 7;
+
+        let mut b = good.clone();
+        b[4] = 0x12;
+        assert!(reason(check_record(&b, false)).contains("magic"));
+
+        let mut b = good.clone();
+        b[..4].copy_from_slice(&50i32.to_be_bytes());
+        assert!(reason(check_record(&b, false)).contains("minimum"));
+
+        let mut b = good.clone();
+        b[..4].copy_from_slice(&(-7i32).to_be_bytes());
+        assert!(reason(check_record(&b, false)).contains("TOTALSIZE"));
+
+        let mut b = good.clone();
+        b[body_len_at..body_len_at + 4].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(reason(check_record(&b, false)).contains("negative body"));
+
+        let mut b = good.clone();
+        b[body_len_at..body_len_at + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(reason(check_record(&b, false)).contains("body"));
+
+        let mut b = good.clone();
+        b[topic_len_at] = 0x80; // -128 as a signed byte
+        assert!(reason(check_record(&b, false)).contains("negative topic"));
+
+        let mut b = good.clone();
+        b[topic_len_at] = 0; // topic length 0: the fields no longer add up to TOTALSIZE
+        assert!(!matches!(check_record(&b, false), RecordCheck::Message(_)));
+
+        // A longer TOTALSIZE than the fields need, with the spare byte present.
+        let mut b = good.clone();
+        b.push(0);
+        let total = b.len() as i32;
+        b[..4].copy_from_slice(&total.to_be_bytes());
+        assert!(reason(check_record(&b, false)).contains("does not match"));
+
+        // Port out of range.
+        let mut b = good.clone();
+        b[52..56].copy_from_slice(&70_000i32.to_be_bytes());
+        assert!(reason(check_record(&b, false)).contains("port"));
+
+        // Claiming IPv6 hosts on an IPv4 record shifts every field.
+        let mut b = good.clone();
+        b[SYSFLAG_POS + 3] |= sysflag::BORNHOST_V6 as u8;
+        assert!(!matches!(check_record(&b, false), RecordCheck::Message(_)));
+    }
+
+    #[test]
+    fn invalid_utf8_topic_is_corrupt() {
+        let mut b = encoded();
+        b[88 + 7 + 1] = 0xFF;
+        assert!(reason(check_record(&b, false)).contains("UTF-8"));
+    }
+}
