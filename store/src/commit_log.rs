@@ -292,3 +292,136 @@ fn check_layout(encoded: &[u8], count: u32) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::OsFs;
+    use bytes::BytesMut;
+    use sluice_remoting::message::{check_record, MessageRecord, RecordCheck};
+
+    fn log(dir: &std::path::Path, size: u64) -> CommitLog {
+        CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir, size, Arc::new(OsFs), false).unwrap(),
+        ))
+    }
+
+    fn record(topic: &str, queue_id: i32, flag: i32, body: &[u8]) -> MessageRecord {
+        MessageRecord {
+            topic: topic.into(),
+            queue_id,
+            sysflag: flag,
+            body: Bytes::copy_from_slice(body),
+            ..MessageRecord::default()
+        }
+    }
+
+    fn view_at(cl: &CommitLog, offset: u64) -> (i64, i64, i64) {
+        let bytes = cl.read_record(offset).unwrap();
+        match check_record(&bytes, true) {
+            RecordCheck::Message(v) => (v.queue_offset(), v.physical_offset(), v.store_timestamp()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn queue_offsets_are_per_queue_and_skip_prepared_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = log(dir.path(), 1 << 16);
+        let a0 = cl
+            .append(&record("A", 0, 0, b"x").to_bytes(), 1, "A", 0, 0)
+            .unwrap();
+        let b0 = cl
+            .append(&record("B", 0, 0, b"x").to_bytes(), 1, "B", 0, 0)
+            .unwrap();
+        let prepared = record("A", 0, sysflag::TRANSACTION_PREPARED, b"half");
+        let p = cl
+            .append(
+                &prepared.to_bytes(),
+                1,
+                "A",
+                0,
+                sysflag::TRANSACTION_PREPARED,
+            )
+            .unwrap();
+        let a1 = cl
+            .append(&record("A", 0, 0, b"y").to_bytes(), 1, "A", 0, 0)
+            .unwrap();
+        let a_q1 = cl
+            .append(&record("A", 1, 0, b"z").to_bytes(), 1, "A", 1, 0)
+            .unwrap();
+        assert_eq!(
+            (
+                a0.queue_offset,
+                b0.queue_offset,
+                p.queue_offset,
+                a1.queue_offset,
+                a_q1.queue_offset
+            ),
+            (0, 0, 0, 1, 0)
+        );
+        let (qo, phys, ts) = view_at(&cl, a1.physical_offset);
+        assert_eq!(
+            (qo, phys as u64, ts),
+            (1, a1.physical_offset, a1.store_timestamp)
+        );
+        assert_eq!(cl.next_queue_offset("A", 0), 2);
+        cl.set_next_queue_offset("A", 0, 100);
+        let a100 = cl
+            .append(&record("A", 0, 0, b"w").to_bytes(), 1, "A", 0, 0)
+            .unwrap();
+        assert_eq!(a100.queue_offset, 100);
+    }
+
+    #[test]
+    fn batches_are_patched_record_by_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = log(dir.path(), 1 << 16);
+        cl.append(&record("T", 2, 0, b"first").to_bytes(), 1, "T", 2, 0)
+            .unwrap();
+        let mut buf = BytesMut::new();
+        for i in 0..3u8 {
+            record("T", 2, 0, &[i; 10]).encode(&mut buf);
+        }
+        let a = cl.append(&buf, 3, "T", 2, 0).unwrap();
+        assert_eq!((a.queue_offset, a.count), (1, 3));
+        let mut at = a.physical_offset;
+        for i in 0..3 {
+            let (qo, phys, _) = view_at(&cl, at);
+            assert_eq!((qo, phys as u64), (1 + i, at));
+            at += cl.read_record(at).unwrap().len() as u64;
+        }
+        assert_eq!(at, a.end_offset());
+        assert_eq!(cl.next_queue_offset("T", 2), 4);
+        assert!(
+            cl.append(&buf, 2, "T", 2, 0).is_err(),
+            "count must match the records"
+        );
+        assert!(cl.append(&buf[..buf.len() - 1], 3, "T", 2, 0).is_err());
+    }
+
+    #[test]
+    fn raw_reads_and_appends_copy_a_log_verbatim() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = log(&dir.path().join("m"), 4096);
+        for i in 0..60u8 {
+            master
+                .append(&record("R", 0, 0, &[i; 40]).to_bytes(), 1, "R", 0, 0)
+                .unwrap();
+        }
+        let slave = log(&dir.path().join("s"), 4096);
+        let mut offset = 0;
+        while offset < master.max_offset() {
+            let chunk = master.read_raw(offset, 1000).unwrap();
+            slave.append_raw(offset, &chunk).unwrap();
+            offset += chunk.len() as u64;
+        }
+        assert_eq!(slave.max_offset(), master.max_offset());
+        for seg in 0..master.log.segments().len() as u64 {
+            let m = master.read_raw(seg * 4096, 4096).unwrap();
+            let s = slave.read_raw(seg * 4096, 4096).unwrap();
+            assert_eq!(m, s);
+        }
+        assert!(slave.append_raw(5, b"x").is_err());
+    }
+}

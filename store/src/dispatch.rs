@@ -124,6 +124,7 @@ impl DispatchService {
         });
         let limit = Arc::new(limit);
         let worker = Worker {
+            retry: Mutex::new(None),
             shared: shared.clone(),
             commit_log: commit_log.clone(),
             dispatchers,
@@ -200,6 +201,8 @@ impl Drop for DispatchService {
 }
 
 struct Worker {
+    /// The record being retried and how many tries it had.
+    retry: Mutex<Option<(u64, u32)>>,
     shared: Arc<Shared>,
     commit_log: Arc<CommitLog>,
     dispatchers: Vec<Arc<dyn Dispatcher>>,
@@ -227,6 +230,42 @@ impl Worker {
             .wait_timeout(guard, Duration::from_millis(1))
             .unwrap_or_else(|p| p.into_inner());
         self.shared.sleeping.store(false, Ordering::Release);
+    }
+
+    /// Hands one record to every dispatcher. A failure (a full disk while creating a queue file...) is retried
+    /// after a pause, like RocketMQ's 30 tries one second apart; after `MAX_TRIES` the record is skipped with an
+    /// error so one bad record cannot stall every queue forever. Returns false when the caller should retry later.
+    fn dispatch_one(&self, view: &RecordView<'_>, phys: u64) -> bool {
+        const MAX_TRIES: u32 = 30;
+        let mut failed = None;
+        for d in &self.dispatchers {
+            if let Err(e) = d.dispatch(view, phys) {
+                failed = Some(e);
+            }
+        }
+        let mut retry = self.retry.lock().unwrap_or_else(|p| p.into_inner());
+        match failed {
+            None => {
+                *retry = None;
+                true
+            }
+            Some(e) => {
+                let tries = match *retry {
+                    Some((at, n)) if at == phys => n + 1,
+                    _ => 1,
+                };
+                if tries >= MAX_TRIES {
+                    tracing::error!(error = %e, offset = phys, tries, "dispatch keeps failing; skipping the record");
+                    *retry = None;
+                    return true;
+                }
+                tracing::warn!(error = %e, offset = phys, tries, "dispatch failed; retrying");
+                *retry = Some((phys, tries));
+                drop(retry);
+                std::thread::sleep(Duration::from_millis(100));
+                false
+            }
+        }
     }
 
     /// Dispatches what is readable in the segment at the reput offset. Returns false when there was nothing.
@@ -259,10 +298,9 @@ impl Worker {
             match check_record(&buf[pos..], false) {
                 RecordCheck::Message(view) => {
                     let phys = offset + pos as u64;
-                    for d in &self.dispatchers {
-                        if let Err(e) = d.dispatch(&view, phys) {
-                            tracing::error!(error = %e, offset = phys, "dispatch failed; the record is skipped");
-                        }
+                    if !self.dispatch_one(&view, phys) {
+                        // Retry later from this record (dispatchers dedup what already succeeded).
+                        break;
                     }
                     if notify
                         && !touched

@@ -159,3 +159,98 @@ pub fn recover(
     commit_log.set_last_store_timestamp(out.last_store_timestamp);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::OsFs;
+    use crate::mapped_file_queue::MappedFileQueue;
+    use bytes::Bytes;
+    use sluice_remoting::message::MessageRecord;
+    use std::sync::Arc;
+
+    /// Returns the start offset of each record.
+    fn filled(dir: &std::path::Path, n: u8) -> (CommitLog, Vec<u64>) {
+        let cl = CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir, 2048, Arc::new(OsFs), false).unwrap(),
+        ));
+        let mut starts = Vec::new();
+        for i in 0..n {
+            let r = MessageRecord {
+                topic: "R".into(),
+                body: Bytes::from(vec![i; 100]),
+                ..MessageRecord::default()
+            };
+            starts.push(
+                cl.append(&r.to_bytes(), 1, "R", 0, 0)
+                    .unwrap()
+                    .physical_offset,
+            );
+        }
+        (cl, starts)
+    }
+
+    fn reopen(dir: &std::path::Path) -> CommitLog {
+        CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir, 2048, Arc::new(OsFs), false).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn scan_crosses_blanks_and_stops_at_a_crc_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (full, starts) = filled(dir.path(), 40);
+        let end = full.max_offset();
+        drop(full);
+        let cl = reopen(dir.path());
+        let out = scan(&cl, ScanStart::Abnormal { min_timestamp: 0 }, true);
+        assert_eq!((out.records, out.end_offset), (40, end));
+        assert!(out.stopped_because.is_none());
+        // Flip one body byte of record 30: CRC check fails there.
+        let seg = cl.log.find_segment(starts[29]).unwrap();
+        let mut bytes = std::fs::read(&seg.path).unwrap();
+        let at = (starts[29] - seg.start_offset) as usize + 100;
+        bytes[at] ^= 0xFF;
+        std::fs::write(&seg.path, bytes).unwrap();
+        let cl = reopen(dir.path());
+        let out = scan(&cl, ScanStart::Abnormal { min_timestamp: 0 }, true);
+        assert_eq!(out.end_offset, starts[29]);
+        assert!(out.stopped_because.unwrap().contains("CRC"));
+        // Without CRC checking the record passes.
+        assert_eq!(
+            scan(&cl, ScanStart::Abnormal { min_timestamp: 0 }, false).records,
+            40
+        );
+        // Below the durable offset it is damage; above it, a tail to cut.
+        let err = recover(
+            &cl,
+            ScanStart::Abnormal { min_timestamp: 0 },
+            true,
+            starts[35],
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { offset, .. } if offset == starts[29]));
+        let out = recover(
+            &cl,
+            ScanStart::Abnormal { min_timestamp: 0 },
+            true,
+            starts[20],
+        )
+        .unwrap();
+        assert_eq!(cl.max_offset(), out.end_offset);
+    }
+
+    #[test]
+    fn normal_start_scans_the_last_three_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (full, _) = filled(dir.path(), 100);
+        let end = full.max_offset();
+        drop(full);
+        let cl = reopen(dir.path());
+        let segs = cl.log.segments().len();
+        assert!(segs > 3);
+        let out = scan(&cl, ScanStart::Normal, true);
+        assert_eq!(out.start_offset, (segs as u64 - 3) * 2048);
+        assert_eq!(out.end_offset, end);
+    }
+}
