@@ -335,3 +335,108 @@ impl Worker {
         progressed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::OsFs;
+    use crate::mapped_file_queue::MappedFileQueue;
+    use bytes::Bytes;
+    use sluice_remoting::message::MessageRecord;
+    use std::sync::atomic::AtomicU32;
+
+    /// Records what it saw; fails the first `fail_first` calls.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Mutex<Vec<(u64, i64)>>,
+        fail_first: AtomicU32,
+    }
+
+    impl Dispatcher for Recorder {
+        fn dispatch(&self, record: &RecordView<'_>, physical_offset: u64) -> Result<()> {
+            if self
+                .fail_first
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(StoreError::DiskFull("injected".into()));
+            }
+            let mut seen = self.seen.lock().unwrap();
+            if !seen.iter().any(|(p, _)| *p == physical_offset) {
+                seen.push((physical_offset, record.queue_offset()));
+            }
+            Ok(())
+        }
+    }
+
+    fn append(cl: &CommitLog, n: u8) -> Vec<u64> {
+        (0..n)
+            .map(|i| {
+                let r = MessageRecord {
+                    topic: "D".into(),
+                    body: Bytes::from(vec![i; 150]),
+                    ..MessageRecord::default()
+                };
+                cl.append(&r.to_bytes(), 1, "D", 0, 0)
+                    .unwrap()
+                    .physical_offset
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dispatches_in_order_across_blanks_and_retries_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = Arc::new(CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir.path(), 1024, Arc::new(OsFs), false).unwrap(),
+        )));
+        let offsets = append(&cl, 20);
+        let recorder = Arc::new(Recorder {
+            fail_first: AtomicU32::new(2),
+            ..Default::default()
+        });
+        let svc = DispatchService::start(
+            cl.clone(),
+            0,
+            vec![recorder.clone()],
+            Arc::new(ArrivalNotifier::default()),
+            Box::new(|cl: &CommitLog| cl.max_offset()),
+        )
+        .unwrap();
+        assert!(svc.wait_caught_up(Duration::from_secs(20)));
+        let more = append(&cl, 5);
+        assert!(svc.wait_caught_up(Duration::from_secs(20)));
+        let seen = recorder.seen.lock().unwrap().clone();
+        let want: Vec<(u64, i64)> = offsets
+            .iter()
+            .chain(more.iter())
+            .enumerate()
+            .map(|(i, &p)| (p, i as i64))
+            .collect();
+        assert_eq!(seen, want);
+        assert_eq!(svc.reput_offset(), cl.max_offset());
+        svc.shutdown();
+    }
+
+    #[test]
+    fn the_limit_holds_dispatch_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = Arc::new(CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir.path(), 1 << 16, Arc::new(OsFs), false).unwrap(),
+        )));
+        let offsets = append(&cl, 4);
+        let recorder = Arc::new(Recorder::default());
+        let limit = offsets[2];
+        let svc = DispatchService::start(
+            cl.clone(),
+            0,
+            vec![recorder.clone()],
+            Arc::new(ArrivalNotifier::default()),
+            Box::new(move |_: &CommitLog| limit),
+        )
+        .unwrap();
+        assert!(svc.wait_caught_up(Duration::from_secs(20)));
+        assert_eq!(recorder.seen.lock().unwrap().len(), 2);
+        assert_eq!(svc.reput_offset(), limit);
+    }
+}
