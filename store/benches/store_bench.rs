@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sluice_remoting::message::MessageRecord;
 use sluice_store::{
-    AcceptAll, FlushDiskType, GetStatus, MessageStore, MessageStoreConfig, PutStatus,
+    AcceptAll, FaultyFs, FlushDiskType, GetStatus, MessageStore, MessageStoreConfig, PutStatus,
 };
 
 fn config(dir: &Path, mode: FlushDiskType) -> MessageStoreConfig {
@@ -112,7 +112,12 @@ fn append_1k() {
 
 fn sync_flush_64() {
     let dir = bench_dir("syncflush");
-    let store = MessageStore::open(config(dir.path(), FlushDiskType::SyncFlush)).unwrap();
+    // FaultyFs with no fault set is the real file system plus a sync counter (messages per fdatasync).
+    let fs = FaultyFs::new();
+    let store =
+        MessageStore::open_with_fs(config(dir.path(), FlushDiskType::SyncFlush), fs.clone())
+            .unwrap();
+    let syncs0 = fs.syncs.load(Ordering::Relaxed);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -147,11 +152,18 @@ fn sync_flush_64() {
         }
     });
     let elapsed = start.elapsed();
+    let syncs = fs.syncs.load(Ordering::Relaxed) - syncs0;
+    let n = done.load(Ordering::Relaxed);
     report(
         "sync_flush_64",
-        done.load(Ordering::Relaxed),
+        n,
         elapsed,
-        &format!(",\"not_ok\":{}", timeouts.load(Ordering::Relaxed)),
+        &format!(
+            ",\"not_ok\":{},\"fdatasyncs\":{syncs},\"msgs_per_sync\":{:.1},\"ms_per_sync\":{:.2}",
+            timeouts.load(Ordering::Relaxed),
+            n as f64 / syncs.max(1) as f64,
+            elapsed.as_secs_f64() * 1000.0 / syncs.max(1) as f64
+        ),
     );
     store.shutdown().unwrap();
 }
