@@ -48,14 +48,16 @@ impl ArrivalNotifier {
         n
     }
 
-    /// Marks one more waiter; the guard unmarks it.
+    /// Marks one more waiter; the guard unmarks it. The caller must check the queue's max offset only after this
+    /// (the fence pairs with the one in dispatch: either dispatch sees the waiter, or the waiter sees the new max).
     pub fn enter(self: &Arc<Self>) -> WaitingGuard {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
         WaitingGuard(self.clone())
     }
 
     fn has_waiters(&self) -> bool {
-        self.waiting.load(Ordering::Acquire) > 0
+        self.waiting.load(Ordering::SeqCst) > 0
     }
 
     fn notify(&self, topic: &str, queue_id: i32) {
@@ -329,8 +331,15 @@ impl Worker {
                 }
             }
         }
-        for (topic, queue_id) in &touched {
-            self.notifier.notify(topic, *queue_id);
+        // Pairs with the fence in `ArrivalNotifier::enter`: a waiter that arrived during this batch may have read
+        // the old max offset, so it must be woken even though its queue was not tracked.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if notify {
+            for (topic, queue_id) in &touched {
+                self.notifier.notify(topic, *queue_id);
+            }
+        } else if progressed && self.notifier.has_waiters() {
+            self.notifier.notify_all();
         }
         progressed
     }

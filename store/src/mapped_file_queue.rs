@@ -275,9 +275,12 @@ impl MappedFileQueue {
         let mut tail = self.lock_tail();
         let mut writer = self.take_writer(&mut tail)?;
         if writer.pos + len + reserve > self.segment_size {
-            if let EndOfSegment::Blank { magic } = end {
-                let remaining = self.segment_size - writer.pos;
-                // Invariant: every record left at least 8 bytes, so the blank always fits.
+            let remaining = self.segment_size - writer.pos;
+            // Every record leaves at least 8 bytes, so the blank fits; raw replicated bytes could break that, and
+            // then the segment is simply closed.
+            if let (EndOfSegment::Blank { magic }, true) =
+                (end, remaining >= END_FILE_MIN_BLANK_LENGTH)
+            {
                 let at = writer.pos as usize;
                 writer.map[at..at + 4].copy_from_slice(&(remaining as u32).to_be_bytes());
                 writer.map[at + 4..at + 8].copy_from_slice(&magic.to_be_bytes());

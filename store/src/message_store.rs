@@ -241,10 +241,16 @@ impl MessageStore {
         } else {
             ScanStart::Normal
         };
-        let durable = checkpoint
-            .master_flushed_offset
-            .load(Ordering::Acquire)
-            .max(0) as u64;
+        // With no CommitLog at all this is a fresh store (or one whose log was removed on purpose): nothing to
+        // hold the durable offset against.
+        let durable = if log.segments().is_empty() {
+            0
+        } else {
+            checkpoint
+                .master_flushed_offset
+                .load(Ordering::Acquire)
+                .max(0) as u64
+        };
         let scan = recovery::recover(&commit_log, start, config.check_crc_on_recover, durable)?;
         consume_queues.truncate_dirty(scan.end_offset as i64)?;
         consume_queues.correct_min_offsets(commit_log.min_offset() as i64);
