@@ -496,3 +496,46 @@ fn ipv6_hosts_shift_the_layout_and_offsets_are_patched_in_the_right_place() {
     // STORETIMESTAMP follows the 20-byte born host: 48 + 20.
     assert_eq!(&rec[68..76], &r.store_timestamp.to_be_bytes());
 }
+
+#[test]
+fn concurrent_producers_keep_queue_order_equal_to_commit_log_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..200 {
+                    let r = s
+                        .put(&msg("Ord", i % 2, format!("t{t}-{i}").as_bytes(), ""))
+                        .await;
+                    assert_eq!(r.status, PutStatus::PutOk);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    for q in 0..2 {
+        wait_dispatched(&store, "Ord", q, 800);
+        let mut offset = 0;
+        let mut last_phys = None;
+        while offset < 800 {
+            let got = store.get_messages("Ord", q, offset, 32, &AcceptAll);
+            for rec in &got.records {
+                let qo = i64::from_be_bytes(rec[20..28].try_into().unwrap());
+                let phys = i64::from_be_bytes(rec[28..36].try_into().unwrap());
+                assert_eq!(qo as u64, offset);
+                assert!(
+                    last_phys.is_none_or(|p| p < phys),
+                    "queue {q}: offset {qo} stored before its predecessor"
+                );
+                last_phys = Some(phys);
+                offset += 1;
+            }
+        }
+    }
+}
