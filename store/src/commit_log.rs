@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sluice_remoting::message::{patch_record, sysflag, BLANK_MAGIC, PHYSICAL_OFFSET_POS};
+use sluice_remoting::message::{patch_record, sysflag, BLANK_MAGIC, MIN_RECORD_LEN};
 
 use crate::error::{Result, StoreError};
 use crate::mapped_file_queue::{EndOfSegment, MappedFileQueue};
@@ -272,11 +272,13 @@ fn check_layout(encoded: &[u8], count: u32) -> Result<()> {
     let mut pos = 0usize;
     let mut n = 0u32;
     while pos < encoded.len() {
-        if encoded.len() - pos <= PHYSICAL_OFFSET_POS + 8 {
+        if encoded.len() - pos < MIN_RECORD_LEN {
             break;
         }
+        // Every record is at least MIN_RECORD_LEN (91) bytes, which covers the patched fields even with an IPv6
+        // born host (STORETIMESTAMP at 68..76), so patching can never index out of bounds.
         let size = be_u32(encoded, pos) as usize;
-        if size <= PHYSICAL_OFFSET_POS + 8 + 8 || pos + size > encoded.len() {
+        if size < MIN_RECORD_LEN || pos + size > encoded.len() {
             break;
         }
         pos += size;
