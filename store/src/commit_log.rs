@@ -400,6 +400,13 @@ mod tests {
             "count must match the records"
         );
         assert!(cl.append(&buf[..buf.len() - 1], 3, "T", 2, 0).is_err());
+        let mut short = vec![0u8; 60];
+        short[..4].copy_from_slice(&60u32.to_be_bytes());
+        short[36..40].copy_from_slice(&0x10i32.to_be_bytes());
+        assert!(
+            cl.append(&short, 1, "T", 2, 0).is_err(),
+            "too short to patch: an error, not a panic"
+        );
     }
 
     #[test]
