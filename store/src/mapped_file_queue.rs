@@ -344,6 +344,12 @@ impl MappedFileQueue {
             let pos = last.wrote_position();
             if pos < self.segment_size {
                 let map = last.map_writable()?;
+                // Start reading the rest of the adopted segment into the page cache now (asynchronous readahead),
+                // so appends do not take major faults on it.
+                let rest = (self.segment_size - pos) as usize;
+                if let Err(e) = map.advise_range(memmap2::Advice::WillNeed, pos as usize, rest) {
+                    tracing::debug!(error = %e, "madvise(WILLNEED) on the adopted tail failed");
+                }
                 return Ok(TailWriter {
                     file: last,
                     map,
@@ -381,6 +387,15 @@ impl MappedFileQueue {
             alloc.request(start + self.segment_size);
         }
         Ok(TailWriter { file, map, pos })
+    }
+
+    /// Installs the tail writer now (adopting the last segment, or taking a new one from the allocator, waiting
+    /// for it), so the first append does not. Blocking: the store calls it from `open`.
+    pub fn warm_tail(&self) -> Result<()> {
+        let mut tail = self.lock_tail();
+        let writer = self.take_writer(&mut tail)?;
+        tail.writer = Some(writer);
+        Ok(())
     }
 
     /// Asks the allocator to prepare the segment after the current last one now (at start-up, so the first roll

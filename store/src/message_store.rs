@@ -343,7 +343,12 @@ impl MessageStore {
             last_dispatched,
         )?);
 
+        // The first put must not wait for a segment to be created and faulted in: do it here (open is blocking).
         log.prepare_next_segment();
+        if let Err(e) = log.warm_tail() {
+            // Not fatal: reads work without a tail, and the first put retries (and reports) the creation.
+            tracing::error!(error = %e, "cannot prepare the CommitLog tail segment; puts will fail until this is fixed");
+        }
         checkpoint::create_abort_file(&root).map_err(io_err("creating the abort file"))?;
         let store = Arc::new(MessageStore {
             config,
