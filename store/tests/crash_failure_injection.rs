@@ -193,3 +193,21 @@ fn failing_fsync_under_sync_flush_times_out_but_keeps_the_message() {
     );
     let _ = Arc::clone(&store);
 }
+
+#[test]
+fn a_store_opened_on_a_full_disk_starts_and_refuses_writes_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    fs.no_space.store(true, Ordering::SeqCst);
+    let store = MessageStore::open_with_fs(config(dir.path()), fs.clone()).unwrap();
+    let rt = rt();
+    let r = rt.block_on(store.put(&msg(4, b"no room")));
+    assert_eq!(r.status, PutStatus::ServiceNotAvailable);
+    assert_eq!(
+        store.get_messages("F", 4, 0, 32, &AcceptAll).status,
+        GetStatus::NoMessageInQueue
+    );
+    fs.no_space.store(false, Ordering::SeqCst);
+    let r = rt.block_on(store.put(&msg(4, b"room")));
+    assert_eq!(r.status, PutStatus::PutOk);
+}
