@@ -7,7 +7,7 @@
 //! awaits a oneshot.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,6 +141,9 @@ pub struct MessageStore {
     background: Mutex<Vec<PeriodicTask>>,
     lock: Mutex<Option<StoreLock>>,
     shut_down: AtomicBool,
+    /// Puts between their shutdown check and the end of their append; shutdown waits for them to finish so no
+    /// record lands after the final flush.
+    appending: AtomicUsize,
 }
 
 impl std::fmt::Debug for MessageStore {
@@ -370,6 +373,7 @@ impl MessageStore {
             background: Mutex::new(Vec::new()),
             lock: Mutex::new(Some(lock)),
             shut_down: AtomicBool::new(false),
+            appending: AtomicUsize::new(0),
         });
         // Retention holds only a weak reference so dropping the store is not prevented by its own thread.
         let weak = Arc::downgrade(&store);
@@ -405,6 +409,17 @@ impl MessageStore {
         ) {
             tracing::error!(error = %e, "retention run failed");
         }
+    }
+
+    /// Registers an append in progress (see `appending`). SeqCst on both sides: either shutdown sees the count, or
+    /// the put sees the flag.
+    fn begin_append(&self) -> Result<AppendGuard<'_>> {
+        self.appending.fetch_add(1, Ordering::SeqCst);
+        if self.shut_down.load(Ordering::SeqCst) {
+            self.appending.fetch_sub(1, Ordering::SeqCst);
+            return Err(StoreError::ShutDown);
+        }
+        Ok(AppendGuard(&self.appending))
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -458,12 +473,14 @@ impl MessageStore {
             self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
             return PutResult::from_error(&e);
         }
-        let appended = ENCODE_BUF.with(|cell| {
-            let mut buf = cell.borrow_mut();
-            buf.clear();
-            msg.encode(&mut buf);
-            self.commit_log
-                .append(&buf, 1, &msg.topic, msg.queue_id, msg.sysflag)
+        let appended = self.begin_append().and_then(|_guard| {
+            ENCODE_BUF.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                buf.clear();
+                msg.encode(&mut buf);
+                self.commit_log
+                    .append(&buf, 1, &msg.topic, msg.queue_id, msg.sysflag)
+            })
         });
         let wait = msg_wants_wait(&msg.properties);
         self.finish_put(appended, msg, 1, wait).await
@@ -486,13 +503,15 @@ impl MessageStore {
         for m in msgs {
             m.encode(&mut buf);
         }
-        let appended = self.commit_log.append(
-            &buf,
-            msgs.len() as u32,
-            &first.topic,
-            first.queue_id,
-            first.sysflag,
-        );
+        let appended = self.begin_append().and_then(|_guard| {
+            self.commit_log.append(
+                &buf,
+                msgs.len() as u32,
+                &first.topic,
+                first.queue_id,
+                first.sysflag,
+            )
+        });
         let wait = msg_wants_wait(&first.properties);
         self.finish_put(appended, first, msgs.len() as u32, wait)
             .await
@@ -572,6 +591,7 @@ impl MessageStore {
     /// Replication: appends raw CommitLog bytes from a master at `offset` (must equal the max offset).
     pub fn append_replicated(&self, offset: u64, data: &[u8]) -> Result<()> {
         self.check_writable()?;
+        let _guard = self.begin_append()?;
         self.commit_log.append_raw(offset, data)?;
         self.dispatch.wake();
         Ok(())
@@ -585,8 +605,12 @@ impl MessageStore {
     /// Clean shutdown: refuse new puts, let dispatch catch up, flush CommitLog, queues, index and checkpoint,
     /// then delete the abort file (so the next start recovers normally) and release the directory lock.
     pub fn shutdown(&self) -> Result<()> {
-        if self.shut_down.swap(true, Ordering::AcqRel) {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.appending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
         for task in self
             .background
@@ -657,6 +681,15 @@ impl Drop for MessageStore {
                 tracing::error!(error = %e, "store shutdown on drop failed");
             }
         }
+    }
+}
+
+/// Decrements the in-progress append count on drop.
+struct AppendGuard<'a>(&'a AtomicUsize);
+
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
