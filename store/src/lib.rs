@@ -42,7 +42,10 @@ pub mod mapped_file;
 pub mod mapped_file_queue;
 pub mod message_store;
 pub mod message_store_read;
+mod put_checks;
+pub mod put_result;
 pub mod recovery;
+mod segment_allocator;
 pub mod store_dispatchers;
 
 pub use config::{FlushDiskType, MessageStoreConfig};

@@ -6,10 +6,9 @@
 //! segment as soon as a new tail is installed, so rolling over never waits for file creation or page faults on
 //! the append path (unless the writer outruns the allocator, in which case it waits for it).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 use memmap2::MmapMut;
@@ -17,6 +16,7 @@ use memmap2::MmapMut;
 use crate::error::{Result, StoreError};
 use crate::fs::StoreFs;
 use crate::mapped_file::{parse_segment_file_name, segment_file_name, MappedFile, OS_PAGE_SIZE};
+use crate::segment_allocator::Allocator;
 
 /// What happens when a record does not fit in the rest of the tail segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -534,118 +534,6 @@ fn zero_stale_tail(seg: &MappedFile, pos: u64) -> Result<()> {
         at = chunk_end;
     }
     Ok(())
-}
-
-type Prepared = Result<(Arc<MappedFile>, MmapMut)>;
-
-#[derive(Default)]
-struct AllocSlot {
-    requested: Option<u64>,
-    ready: Option<(u64, Prepared)>,
-    stop: bool,
-}
-
-/// The dedicated thread that creates, reserves and pre-faults the next segment.
-struct Allocator {
-    shared: Arc<(Mutex<AllocSlot>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Allocator {
-    fn start(fs: Arc<dyn StoreFs>, dir: PathBuf, size: u64) -> Result<Self> {
-        let shared = Arc::new((Mutex::new(AllocSlot::default()), Condvar::new()));
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("store-allocator".into())
-            .spawn(move || allocator_loop(&worker, &fs, &dir, size))
-            .map_err(|e| StoreError::io("starting the segment allocator thread", e))?;
-        Ok(Allocator {
-            shared,
-            thread: Some(thread),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, AllocSlot> {
-        self.shared.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn request(&self, start: u64) {
-        let mut slot = self.lock();
-        let already =
-            slot.requested == Some(start) || matches!(&slot.ready, Some((s, _)) if *s == start);
-        if !already {
-            slot.requested = Some(start);
-            self.shared.1.notify_all();
-        }
-    }
-
-    /// The prepared segment starting at `start`, waiting for it if it is being prepared; `None` if it was never
-    /// requested (the caller creates it itself).
-    fn take(&self, start: u64) -> Option<Prepared> {
-        let mut slot = self.lock();
-        loop {
-            match &slot.ready {
-                Some((s, _)) if *s == start => return slot.ready.take().map(|(_, p)| p),
-                Some(_) => {
-                    // Prepared for an offset the log no longer reaches (it was truncated): drop it from disk.
-                    if let Some((_, Ok((file, _)))) = slot.ready.take() {
-                        let _ = file.destroy();
-                    }
-                }
-                None => {}
-            }
-            if slot.requested != Some(start) {
-                return None;
-            }
-            slot = self.shared.1.wait(slot).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
-fn allocator_loop(
-    shared: &(Mutex<AllocSlot>, Condvar),
-    fs: &Arc<dyn StoreFs>,
-    dir: &Path,
-    size: u64,
-) {
-    let (lock, cvar) = shared;
-    let mut slot = lock.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        if slot.stop {
-            return;
-        }
-        let Some(start) = slot.requested else {
-            slot = cvar.wait(slot).unwrap_or_else(|p| p.into_inner());
-            continue;
-        };
-        if matches!(&slot.ready, Some((old, _)) if *old != start) {
-            // A prepared segment nobody took (the log was truncated): remove it so no gap is left on disk.
-            if let Some((_, Ok((file, _)))) = slot.ready.take() {
-                let _ = file.destroy();
-            }
-        }
-        drop(slot);
-        let result = MappedFile::create(fs, dir, start, size, true);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, start, "cannot pre-allocate the next segment");
-        }
-        slot = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.requested == Some(start) {
-            slot.requested = None;
-        }
-        slot.ready = Some((start, result));
-        cvar.notify_all();
-    }
-}
-
-impl Drop for Allocator {
-    fn drop(&mut self) {
-        self.lock().stop = true;
-        self.shared.1.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 #[cfg(test)]

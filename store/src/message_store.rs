@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use sluice_remoting::message::{msgid, property, sysflag, MessageRecord, MAX_PROPERTIES_LEN};
+use sluice_remoting::message::{msgid, MessageRecord};
 
 use crate::checkpoint::{self, StoreCheckpoint, StoreLock};
 use crate::cleanup::{CleanupConfig, CleanupService, PeriodicTask};
@@ -25,83 +25,10 @@ use crate::flush::{FlushOutcome, FlushService};
 use crate::fs::{OsFs, StoreFs};
 use crate::index_service::{IndexConfig, IndexService};
 use crate::mapped_file_queue::MappedFileQueue;
+use crate::put_checks::{check_batch, check_message, msg_wants_wait};
+pub use crate::put_result::{PutResult, PutStatus};
 use crate::recovery::{self, ScanOutcome, ScanStart};
 use crate::store_dispatchers::{parse_delay_levels, ConsumeQueueBuilder, IndexBuilder};
-
-/// How a put ended (Apache's `PutMessageStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutStatus {
-    PutOk,
-    /// Stored, but not known durable within `syncFlushTimeout`.
-    FlushDiskTimeout,
-    FlushSlaveTimeout,
-    SlaveNotAvailable,
-    /// Shutting down, or the disk is full: nothing stored.
-    ServiceNotAvailable,
-    CreateMappedFileFailed,
-    MessageIllegal,
-    PropertiesSizeExceeded,
-    OsPageCacheBusy,
-    UnknownError,
-}
-
-impl PutStatus {
-    /// True when the message is in the CommitLog (possibly not yet durable or replicated).
-    pub fn is_stored(self) -> bool {
-        matches!(
-            self,
-            PutStatus::PutOk
-                | PutStatus::FlushDiskTimeout
-                | PutStatus::FlushSlaveTimeout
-                | PutStatus::SlaveNotAvailable
-        )
-    }
-}
-
-/// The answer to a put.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PutResult {
-    pub status: PutStatus,
-    /// Physical offset of the (first) record; 0 when nothing was stored.
-    pub physical_offset: u64,
-    /// Queue offset of the (first) record.
-    pub queue_offset: i64,
-    /// Offset message id(s): comma-joined for a batch.
-    pub msg_id: String,
-    pub wrote_bytes: u64,
-    pub msg_num: u32,
-    pub store_timestamp: i64,
-    /// Why it failed, for the response remark.
-    pub remark: Option<String>,
-}
-
-impl PutResult {
-    fn failed(status: PutStatus, remark: impl Into<String>) -> Self {
-        PutResult {
-            status,
-            physical_offset: 0,
-            queue_offset: 0,
-            msg_id: String::new(),
-            wrote_bytes: 0,
-            msg_num: 0,
-            store_timestamp: 0,
-            remark: Some(remark.into()),
-        }
-    }
-
-    fn from_error(e: &StoreError) -> Self {
-        let status = match e {
-            StoreError::MessageIllegal { .. }
-            | StoreError::MessageTooLarge { .. }
-            | StoreError::RecordLargerThanSegment { .. } => PutStatus::MessageIllegal,
-            StoreError::PropertiesTooLong { .. } => PutStatus::PropertiesSizeExceeded,
-            StoreError::DiskFull(_) | StoreError::ShutDown => PutStatus::ServiceNotAvailable,
-            StoreError::Io { .. } => PutStatus::CreateMappedFileFailed,
-            _ => PutStatus::UnknownError,
-        };
-        PutResult::failed(status, e.to_string())
-    }
-}
 
 /// How the last start went.
 #[derive(Debug, Clone)]
@@ -159,9 +86,6 @@ thread_local! {
     /// Encoding buffer reused across puts on the same thread (records are encoded outside the append lock).
     static ENCODE_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(64 * 1024));
 }
-
-/// Bytes a whole record may exceed `maxMessageSize` by (headers, topic, properties), as in 4.9.7/5.x.
-const RECORD_OVERHEAD_ALLOWANCE: usize = 64 * 1024;
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::io(context, e)
@@ -429,47 +353,13 @@ impl MessageStore {
         self.cleanup.disk_state.check_writable()
     }
 
-    /// Validates one message against the store's limits (Apache's checkMessage / MessageExtEncoder checks).
-    fn check_message(&self, msg: &MessageRecord) -> Result<()> {
-        let topic = msg.topic.as_str();
-        if topic.is_empty()
-            || topic.len() > 255
-            || (topic.len() > 127 && !topic.starts_with("%RETRY%"))
-        {
-            return Err(StoreError::MessageIllegal {
-                reason: format!(
-                    "topic of {} bytes (1..=127 allowed, 255 for retry topics)",
-                    topic.len()
-                ),
-            });
-        }
-        if msg.properties.len() > MAX_PROPERTIES_LEN {
-            return Err(StoreError::PropertiesTooLong {
-                len: msg.properties.len(),
-            });
-        }
-        if msg.body.len() > self.config.max_message_size {
-            return Err(StoreError::MessageTooLarge {
-                size: msg.body.len(),
-                max: self.config.max_message_size,
-            });
-        }
-        let total = msg.encoded_len();
-        if total > self.config.max_message_size + RECORD_OVERHEAD_ALLOWANCE {
-            return Err(StoreError::MessageTooLarge {
-                size: total,
-                max: self.config.max_message_size + RECORD_OVERHEAD_ALLOWANCE,
-            });
-        }
-        msg.validate().map_err(|e| StoreError::MessageIllegal {
-            reason: e.to_string(),
-        })
-    }
-
     /// Stores one message. The record's offsets and store time are assigned by the store; everything else is
     /// written as given. Under SYNC_FLUSH the future resolves once the record is durable (or `FlushDiskTimeout`).
     pub async fn put(&self, msg: &MessageRecord) -> PutResult {
-        if let Err(e) = self.check_writable().and_then(|_| self.check_message(msg)) {
+        if let Err(e) = self
+            .check_writable()
+            .and_then(|_| check_message(&self.config, msg))
+        {
             self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
             return PutResult::from_error(&e);
         }
@@ -492,7 +382,7 @@ impl MessageStore {
         let checked = self
             .check_writable()
             .and_then(|_| check_batch(msgs))
-            .and_then(|_| msgs.iter().try_for_each(|m| self.check_message(m)));
+            .and_then(|_| msgs.iter().try_for_each(|m| check_message(&self.config, m)));
         if let Err(e) = checked {
             self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
             return PutResult::from_error(&e);
@@ -691,40 +581,6 @@ impl Drop for AppendGuard<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// WAIT=false opts a message out of the SYNC_FLUSH wait (Apache's `isWaitStoreMsgOK`, default true).
-fn msg_wants_wait(properties: &str) -> bool {
-    property::find(properties, property::WAIT) != Some("false")
-}
-
-fn check_batch(msgs: &[MessageRecord]) -> Result<()> {
-    let Some(first) = msgs.first() else {
-        return Err(StoreError::MessageIllegal {
-            reason: "empty batch".into(),
-        });
-    };
-    for m in msgs {
-        if m.topic != first.topic || m.queue_id != first.queue_id {
-            return Err(StoreError::MessageIllegal {
-                reason: "all messages of a batch must have the same topic and queue".into(),
-            });
-        }
-        if m.sysflag & sysflag::TRANSACTION_TYPE_MASK != sysflag::TRANSACTION_NOT {
-            return Err(StoreError::MessageIllegal {
-                reason: "batch messages cannot be transactional".into(),
-            });
-        }
-        if property::find(&m.properties, property::DELAY)
-            .and_then(|d| d.parse::<i32>().ok())
-            .is_some_and(|l| l > 0)
-        {
-            return Err(StoreError::MessageIllegal {
-                reason: "batch messages cannot be delayed".into(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// ConsumeQueue flushing (every `flushIntervalConsumeQueue`, fully every `flushConsumeQueueThoroughInterval`) and
