@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sluice_remoting::message::{patch_record, sysflag, BLANK_MAGIC, MIN_RECORD_LEN};
+use sluice_remoting::message::{patch_record, record_crc, sysflag, BLANK_MAGIC, MIN_RECORD_LEN};
 
 use crate::error::{Result, StoreError};
 use crate::mapped_file_queue::{EndOfSegment, MappedFileQueue};
@@ -97,6 +97,9 @@ impl QueueOffsets {
 /// The CommitLog.
 pub struct CommitLog {
     pub log: Arc<MappedFileQueue>,
+    /// `enabledAppendPropCRC`: seal each record's whole-record CRC after patching (its properties must end with
+    /// the placeholder `record_crc::reserve` adds).
+    pub seal_record_crc: bool,
     offsets: Mutex<QueueOffsets>,
     last_store_timestamp: AtomicI64,
 }
@@ -130,6 +133,7 @@ impl CommitLog {
     pub fn new(log: Arc<MappedFileQueue>) -> Self {
         CommitLog {
             log,
+            seal_record_crc: false,
             offsets: Mutex::new(QueueOffsets::default()),
             last_store_timestamp: AtomicI64::new(0),
         }
@@ -159,6 +163,7 @@ impl CommitLog {
             0
         };
         let now = now_millis();
+        let seal = self.seal_record_crc;
         let (physical_offset, ()) = self.log.append_with(
             encoded.len(),
             EndOfSegment::Blank {
@@ -177,6 +182,11 @@ impl CommitLog {
                         (phys + pos as u64) as i64,
                         now,
                     );
+                    if seal {
+                        if let Err(e) = record_crc::seal(record) {
+                            tracing::error!(error = %e, "cannot seal the whole-record CRC");
+                        }
+                    }
                     qo += 1;
                     pos += size;
                 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use sluice_remoting::message::{msgid, MessageRecord};
+use sluice_remoting::message::{msgid, record_crc, MessageRecord};
 
 use crate::checkpoint::{self, StoreCheckpoint, StoreLock};
 use crate::cleanup::{CleanupConfig, CleanupService, PeriodicTask};
@@ -27,7 +27,7 @@ use crate::index_service::{IndexConfig, IndexService};
 use crate::mapped_file_queue::MappedFileQueue;
 use crate::put_checks::{check_batch, check_message, msg_wants_wait};
 pub use crate::put_result::{PutResult, PutStatus};
-use crate::recovery::{self, ScanOutcome, ScanStart};
+use crate::recovery::{self, CrcCheck, ScanOutcome, ScanStart};
 use crate::store_dispatchers::{parse_delay_levels, ConsumeQueueBuilder, IndexBuilder};
 
 /// How the last start went.
@@ -124,7 +124,9 @@ impl MessageStore {
             fs.clone(),
             true,
         )?);
-        let commit_log = Arc::new(CommitLog::new(log.clone()));
+        let mut commit_log = CommitLog::new(log.clone());
+        commit_log.seal_record_crc = config.enabled_append_prop_crc;
+        let commit_log = Arc::new(commit_log);
         let consume_queues = Arc::new(ConsumeQueueStore::load(
             config.consume_queue_dir(),
             config.consume_queue_file_size(),
@@ -178,7 +180,8 @@ impl MessageStore {
                 .load(Ordering::Acquire)
                 .max(0) as u64
         };
-        let scan = recovery::recover(&commit_log, start, config.check_crc_on_recover, durable)?;
+        let crc = CrcCheck::from_config(config.check_crc_on_recover, config.force_verify_prop_crc);
+        let scan = recovery::recover(&commit_log, start, crc, durable)?;
         consume_queues.truncate_dirty(scan.end_offset as i64)?;
         consume_queues.correct_min_offsets(commit_log.min_offset() as i64);
         let reput_from = if abnormal {
@@ -356,6 +359,16 @@ impl MessageStore {
     /// Stores one message. The record's offsets and store time are assigned by the store; everything else is
     /// written as given. Under SYNC_FLUSH the future resolves once the record is durable (or `FlushDiskTimeout`).
     pub async fn put(&self, msg: &MessageRecord) -> PutResult {
+        if self.config.enabled_append_prop_crc {
+            // Rare configuration: pay for a copy of the properties to reserve the CRC placeholder.
+            let mut owned = msg.clone();
+            record_crc::reserve(&mut owned.properties);
+            return self.put_prepared(&owned).await;
+        }
+        self.put_prepared(msg).await
+    }
+
+    async fn put_prepared(&self, msg: &MessageRecord) -> PutResult {
         if let Err(e) = self
             .check_writable()
             .and_then(|_| check_message(&self.config, msg))
@@ -379,6 +392,21 @@ impl MessageStore {
     /// Stores a batch: every message for the same topic and queue, none transactional or delayed. Queue offsets
     /// are consecutive and the batch lands in one CommitLog segment.
     pub async fn put_batch(&self, msgs: &[MessageRecord]) -> PutResult {
+        if self.config.enabled_append_prop_crc {
+            let owned: Vec<MessageRecord> = msgs
+                .iter()
+                .map(|m| {
+                    let mut m = m.clone();
+                    record_crc::reserve(&mut m.properties);
+                    m
+                })
+                .collect();
+            return self.put_batch_prepared(&owned).await;
+        }
+        self.put_batch_prepared(msgs).await
+    }
+
+    async fn put_batch_prepared(&self, msgs: &[MessageRecord]) -> PutResult {
         let checked = self
             .check_writable()
             .and_then(|_| check_batch(msgs))
