@@ -251,6 +251,12 @@ impl Worker {
                 *retry = None;
                 true
             }
+            Some(e @ StoreError::InvalidOffset(_)) => {
+                // A logical problem (a unit that would leave a gap in its queue...): retrying cannot fix it.
+                tracing::error!(error = %e, offset = phys, "record cannot be dispatched; skipped");
+                *retry = None;
+                true
+            }
             Some(e) => {
                 let tries = match *retry {
                     Some((at, n)) if at == phys => n + 1,
