@@ -281,4 +281,17 @@ mod tests {
         assert!(c.is_black_listed("kvConfigPath"));
         assert!(!c.is_black_listed("orderMessageEnable"));
     }
+
+    #[test]
+    fn the_sample_conf_uses_only_known_keys() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/namesrv.conf");
+        let text = std::fs::read(&path).unwrap();
+        let props = Properties::decode(&text).unwrap();
+        assert!(props.entries.len() >= 5);
+        let mut c = NamesrvConfig::default();
+        for (key, value) in &props.entries {
+            assert_eq!(c.set(key, value).unwrap(), KeyOutcome::Applied, "{key}");
+        }
+        assert_eq!(c, NamesrvConfig::load(&path).unwrap());
+    }
 }

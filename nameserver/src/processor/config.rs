@@ -22,10 +22,11 @@ pub(super) fn update(state: &NamesrvState, request: &RemotingCommand) -> Reply {
     let props = Properties::decode(&body)?;
     let mut updated = NamesrvConfig::clone(&state.config());
     if let Some(key) = props.entries.keys().find(|k| updated.is_black_listed(k)) {
+        tracing::warn!(key, "refusing to update a black-listed config key");
         return Ok(failure(
             request,
             ResponseCode::NoPermission,
-            format!("Can not update config in black list: {key}"),
+            "Can not update config in black list.",
         ));
     }
     for (key, value) in &props.entries {

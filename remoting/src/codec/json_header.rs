@@ -151,58 +151,10 @@ pub(super) fn put_i32(dst: &mut BytesMut, v: i32) {
     dst.put_slice(&buf[i..]);
 }
 
-/// A JSON string literal escaped as fastjson 1.x's `SerializeWriter` does by default: `"` `\\`
-/// and `\b \t \n \f \r` by their short escapes; the other C0 controls, DEL, the C1 controls
-/// (U+0080..U+009F) and U+2028/U+2029 as `\uXXXX` (upper-case hex); everything else, `/` and
-/// non-ASCII included, as raw UTF-8.
+/// A JSON string literal escaped as fastjson 1.x's `SerializeWriter` does by default (the
+/// legacy style shared with the body writer).
 pub(super) fn put_json_string(dst: &mut BytesMut, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    dst.put_u8(b'"');
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        // (escape text or code point to write as \uXXXX, length of the UTF-8 sequence replaced)
-        let (short, unicode, len): (&[u8], u32, usize) = match b {
-            b'"' => (b"\\\"", 0, 1),
-            b'\\' => (b"\\\\", 0, 1),
-            b'\n' => (b"\\n", 0, 1),
-            b'\r' => (b"\\r", 0, 1),
-            b'\t' => (b"\\t", 0, 1),
-            0x08 => (b"\\b", 0, 1),
-            0x0c => (b"\\f", 0, 1),
-            0x00..=0x1f | 0x7f => (b"", b as u32, 1),
-            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => (b"", bytes[i + 1] as u32, 2),
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
-            {
-                (b"", 0x2000 + bytes[i + 2] as u32 - 0x80, 3)
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        dst.put_slice(&bytes[run..i]);
-        if short.is_empty() {
-            let u = unicode as usize;
-            dst.put_slice(&[
-                b'\\',
-                b'u',
-                HEX[(u >> 12) & 0xf],
-                HEX[(u >> 8) & 0xf],
-                HEX[(u >> 4) & 0xf],
-                HEX[u & 0xf],
-            ]);
-        } else {
-            dst.put_slice(short);
-        }
-        i += len;
-        run = i;
-    }
-    dst.put_slice(&bytes[run..]);
-    dst.put_u8(b'"');
+    crate::json::format::write_escaped(dst, s, false);
 }
 
 #[cfg(test)]

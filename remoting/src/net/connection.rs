@@ -159,10 +159,13 @@ async fn read_loop(
     // One timer for the whole connection: when it fires, re-arm it from the last activity.
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
+    // Registered once, not per frame.
+    let closed = shared.closed.cancelled();
+    tokio::pin!(closed);
     loop {
         let next = tokio::select! {
             biased;
-            _ = shared.closed.cancelled() => return,
+            _ = closed.as_mut() => return,
             _ = idle.as_mut() => {
                 let deadline = shared.activity.last() + config.idle_timeout;
                 if deadline <= Instant::now() {
@@ -290,10 +293,12 @@ async fn write_loop(
 ) {
     let mut heads = BytesMut::with_capacity(8 * 1024);
     let mut chunks: Vec<Bytes> = Vec::with_capacity(MAX_BATCH_FRAMES * 2);
+    let closed = shared.closed.cancelled();
+    tokio::pin!(closed);
     loop {
         let first = tokio::select! {
             biased;
-            _ = shared.closed.cancelled() => return,
+            _ = closed.as_mut() => return,
             first = outbound.recv() => first,
         };
         let Some(mut next) = first else { return };
@@ -325,7 +330,7 @@ async fn write_loop(
         if !chunks.is_empty() {
             let written = tokio::select! {
                 biased;
-                _ = shared.closed.cancelled() => return,
+                _ = closed.as_mut() => return,
                 written = write_all_chunks(&mut write_half, &chunks) => written,
             };
             chunks.clear();
@@ -339,7 +344,7 @@ async fn write_loop(
         if finish {
             tokio::select! {
                 biased;
-                _ = shared.closed.cancelled() => {}
+                _ = closed.as_mut() => {}
                 _ = write_half.shutdown() => {}
             }
             shared.close("connection finished (server shutting down)");
