@@ -547,3 +547,93 @@ impl std::fmt::Display for Literal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn height(node: &Node) -> u32 {
+        1 + match node {
+            Node::Const(_) | Node::Property(_) | Node::BoolCast(_) | Node::In { .. } => 0,
+            Node::Negate(n) | Node::Not(n) | Node::IsNull(n) => height(n),
+            Node::Text { subject, .. } => height(subject),
+            Node::And(items) | Node::Or(items) => items.iter().map(height).max().unwrap_or(0),
+            Node::Equal(l, r) | Node::Order(_, l, r) => height(l).max(height(r)),
+        }
+    }
+
+    #[test]
+    fn and_binds_tighter_than_or_and_chains_flatten() {
+        let node = parse("a = '1' OR b = '2' AND c = '3' OR d = '4'").expect("parses");
+        let Node::Or(items) = node else {
+            panic!("top is OR: {node:?}")
+        };
+        assert_eq!(items.len(), 3);
+        assert!(matches!(items[1], Node::And(ref v) if v.len() == 2));
+    }
+
+    #[test]
+    fn not_binds_tighter_than_comparison_as_in_the_grammar() {
+        // (NOT a) = 'x', not NOT (a = 'x').
+        let node = parse("NOT a = 'x'").expect("parses");
+        assert!(matches!(node, Node::Equal(ref l, _) if matches!(**l, Node::Not(_))));
+    }
+
+    #[test]
+    fn between_becomes_two_comparisons() {
+        let node = parse("a BETWEEN 1 AND 2 AND b IS NOT NULL").expect("parses");
+        let Node::And(items) = node else {
+            panic!("top is AND: {node:?}")
+        };
+        // AND is associative under RocketMQ's left-to-right three-valued evaluation,
+        // so BETWEEN's two comparisons join the chain.
+        assert_eq!(items.len(), 3);
+        assert!(matches!(items[0], Node::Order(OrderOp::GtEq, ..)));
+        assert!(matches!(items[1], Node::Order(OrderOp::LtEq, ..)));
+        assert!(matches!(items[2], Node::Not(ref n) if matches!(**n, Node::IsNull(_))));
+    }
+
+    #[test]
+    fn literals_get_java_types() {
+        let lit = |src: &str| match parse(&format!("a = {src}")).expect("parses") {
+            Node::Equal(_, r) => match *r {
+                Node::Const(l) => l,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(lit("2147483647"), Literal::Int(i32::MAX));
+        assert_eq!(lit("2147483648"), Literal::Long(2_147_483_648));
+        assert_eq!(lit("7L"), Literal::Int(7));
+        assert_eq!(lit("9223372036854775807"), Literal::Long(i64::MAX));
+        assert_eq!(lit("1.5e2"), Literal::Double(150.0));
+        assert_eq!(lit("'it''s'"), Literal::Str("it's".into()));
+        assert_eq!(lit("TRUE"), Literal::Bool(true));
+        assert_eq!(lit("false"), Literal::Bool(false));
+    }
+
+    #[test]
+    fn long_chains_stay_shallow_but_deep_nesting_is_refused() {
+        let chain = vec!["TAGS = 'x'"; 2000].join(" OR ");
+        let node = parse(&chain).expect("a long OR chain is fine");
+        assert_eq!(height(&node), 3);
+
+        let nested = format!(
+            "{}a = 1{}",
+            "(".repeat(MAX_NESTING as usize - 1),
+            ")".repeat(MAX_NESTING as usize - 1)
+        );
+        assert!(parse(&nested).is_ok());
+        let nested = format!(
+            "{}a = 1{}",
+            "(".repeat(MAX_NESTING as usize),
+            ")".repeat(MAX_NESTING as usize)
+        );
+        let err = parse(&nested).expect_err("too deep");
+        assert!(err.message.contains("nested too deeply"), "{err}");
+
+        let eq_chain = vec!["a"; 500].join(" = ");
+        let err = parse(&eq_chain).expect_err("too tall");
+        assert!(err.message.contains("too complex"), "{err}");
+    }
+}
