@@ -43,6 +43,15 @@ fn bench(c: &mut Criterion) {
         |bench| bench.iter(|| filter.evaluate(&EncodedProperties(black_box(&miss)))),
     );
 
+    assert!(filter.evaluate_encoded(&hit));
+    assert!(!filter.evaluate_encoded(&miss));
+    c.bench_function("sql92/evaluate_encoded a>5 AND b='x' (match)", |bench| {
+        bench.iter(|| filter.evaluate_encoded(black_box(&hit)))
+    });
+    c.bench_function("sql92/evaluate_encoded a>5 AND b='x' (no match)", |bench| {
+        bench.iter(|| filter.evaluate_encoded(black_box(&miss)))
+    });
+
     let map: HashMap<String, String> = [("a", "6"), ("b", "x"), ("TAGS", "TagA"), ("KEYS", "k")]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -58,6 +67,9 @@ fn bench(c: &mut Criterion) {
     .expect("compiles");
     c.bench_function("sql92/eval complex encoded props", |bench| {
         bench.iter(|| complex.evaluate(&EncodedProperties(black_box(&hit))))
+    });
+    c.bench_function("sql92/evaluate_encoded complex", |bench| {
+        bench.iter(|| complex.evaluate_encoded(black_box(&hit)))
     });
 
     c.bench_function("sql92/compile a>5 AND b='x'", |bench| {

@@ -24,8 +24,8 @@ fn encoded(props: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-/// Evaluates `expr` over `props` both as a map and as an encoded properties string,
-/// and checks both agree.
+/// Evaluates `expr` over `props` as a map, as an encoded properties string and with
+/// `evaluate_encoded`, and checks all three agree.
 fn matches(expr: &str, props: &[(&str, &str)]) -> bool {
     let filter = compile(expr).unwrap_or_else(|e| panic!("{expr:?} should compile: {e}"));
     let by_map = filter.evaluate(&map(props));
@@ -426,6 +426,27 @@ fn a_failed_conversion_rejects_the_message_like_a_java_exception() {
     // Evaluation is left to right with short-circuit, so this one never converts a.
     check("b = 'x' OR a > 5", &[(&[("a", "abc"), ("b", "x")], true)]);
     check("NOT (a > 5)", &[(&[("a", "abc")], false)]);
+}
+
+#[test]
+fn encoded_evaluation_handles_many_names_and_duplicates() {
+    // More distinct names than one-pass gathering holds: the fallback path.
+    let expr = (0..12)
+        .map(|i| format!("p{i} = '{i}'"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let props: Vec<(String, String)> = (0..12).map(|i| (format!("p{i}"), i.to_string())).collect();
+    let props: Vec<(&str, &str)> = props
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert!(matches(&expr, &props));
+    assert!(!matches(&expr, &props[1..]));
+    // A later duplicate wins, as when Java decodes properties into a map.
+    let filter = compile("a = '2'").expect("compiles");
+    assert!(filter.evaluate_encoded(b"a\x011\x02a\x012\x02"));
+    assert!(!filter.evaluate_encoded(b"a\x012\x02a\x011\x02"));
+    assert!(!filter.evaluate_encoded(b""));
 }
 
 #[test]

@@ -65,6 +65,31 @@ pub(crate) enum Node {
 }
 
 impl Node {
+    /// Appends the distinct property names the tree reads, in first-use order.
+    pub(crate) fn property_names(&self, out: &mut Vec<Box<str>>) {
+        let mut add = |name: &str| {
+            if !out.iter().any(|n| **n == *name) {
+                out.push(name.into());
+            }
+        };
+        match self {
+            Node::Const(_) => {}
+            Node::Property(name) | Node::BoolCast(name) => add(name),
+            Node::In { property, .. } => add(property),
+            Node::Negate(n) | Node::Not(n) | Node::IsNull(n) => n.property_names(out),
+            Node::Text { subject, .. } => subject.property_names(out),
+            Node::And(items) | Node::Or(items) => {
+                for item in items {
+                    item.property_names(out);
+                }
+            }
+            Node::Equal(l, r) | Node::Order(_, l, r) => {
+                l.property_names(out);
+                r.property_names(out);
+            }
+        }
+    }
+
     /// Java's `instanceof BooleanExpression`: nodes that evaluate to TRUE/FALSE/NULL.
     pub(crate) fn is_boolean(&self) -> bool {
         match self {

@@ -23,6 +23,7 @@
 //! ```
 
 mod ast;
+mod encoded;
 mod error;
 mod eval;
 mod java_text;
@@ -60,20 +61,13 @@ impl PropertyLookup for HashMap<&str, &str> {
 #[derive(Debug, Clone, Copy)]
 pub struct EncodedProperties<'a>(pub &'a [u8]);
 
-/// Separates a property name from its value.
-const NAME_VALUE_SEPARATOR: u8 = 1;
-/// Ends each property.
-const PROPERTY_SEPARATOR: u8 = 2;
-
 impl PropertyLookup for EncodedProperties<'_> {
     fn property(&self, name: &str) -> Option<&str> {
+        let name = name.as_bytes();
         let mut found = None;
-        for entry in self.0.split(|&b| b == PROPERTY_SEPARATOR) {
-            let Some(sep) = entry.iter().position(|&b| b == NAME_VALUE_SEPARATOR) else {
-                continue;
-            };
-            if &entry[..sep] == name.as_bytes() {
-                found = Some(&entry[sep + 1..]);
+        for (key, value) in encoded::Entries::new(self.0) {
+            if key == name {
+                found = Some(value);
             }
         }
         found.and_then(|v| std::str::from_utf8(v).ok())
@@ -85,14 +79,23 @@ impl PropertyLookup for EncodedProperties<'_> {
 pub struct Expression {
     source: Box<str>,
     root: ast::Node,
+    /// Distinct property names the expression reads, for one-pass gathering.
+    names: Vec<Box<str>>,
 }
+
+/// Most property names [`Expression::evaluate_encoded`] gathers in one pass; beyond
+/// that it falls back to one lookup per use.
+const MAX_GATHERED: usize = 8;
 
 /// Compiles a SQL92 filter expression, or explains where and why it is malformed.
 pub fn compile(expr: &str) -> Result<Expression, Sql92Error> {
     let root = parser::parse(expr)?;
+    let mut names = Vec::new();
+    root.property_names(&mut names);
     Ok(Expression {
         source: expr.into(),
         root,
+        names,
     })
 }
 
@@ -103,9 +106,48 @@ impl Expression {
         matches!(eval::eval(&self.root, props), Ok(eval::Value::Bool(true)))
     }
 
+    /// [`evaluate`](Self::evaluate) over properties in their stored encoding
+    /// (`name \x01 value \x02 ...`), reading them in a single pass for all the names
+    /// the expression uses, instead of one scan per property reference.
+    pub fn evaluate_encoded(&self, properties: &[u8]) -> bool {
+        if self.names.len() > MAX_GATHERED {
+            return self.evaluate(&EncodedProperties(properties));
+        }
+        let mut values: [Option<&[u8]>; MAX_GATHERED] = [None; MAX_GATHERED];
+        for (key, value) in encoded::Entries::new(properties) {
+            for (slot, name) in self.names.iter().enumerate() {
+                if name.as_bytes() == key {
+                    // Later duplicates win, as in MessageDecoder.decodeProperties.
+                    values[slot] = Some(value);
+                }
+            }
+        }
+        self.evaluate(&Gathered {
+            names: &self.names,
+            values: &values,
+        })
+    }
+
     /// The expression text as compiled.
     pub fn source(&self) -> &str {
         &self.source
+    }
+}
+
+/// Property values gathered by [`Expression::evaluate_encoded`].
+struct Gathered<'a> {
+    names: &'a [Box<str>],
+    values: &'a [Option<&'a [u8]>],
+}
+
+impl PropertyLookup for Gathered<'_> {
+    fn property(&self, name: &str) -> Option<&str> {
+        let slot = self.names.iter().position(|n| **n == *name)?;
+        self.values
+            .get(slot)
+            .copied()
+            .flatten()
+            .and_then(|v| std::str::from_utf8(v).ok())
     }
 }
 
@@ -130,6 +172,14 @@ mod tests {
         assert_eq!(props.property("TAG"), None);
         assert_eq!(EncodedProperties(b"").property("a"), None);
         assert_eq!(EncodedProperties(b"a\x01\xff\x02").property("a"), None);
+        assert_eq!(
+            EncodedProperties(b"a\x01b\x01c\x02").property("a"),
+            Some("b\x01c")
+        );
+        assert_eq!(
+            EncodedProperties(b"a\x01b\x01c\x02").property("a\x01b"),
+            None
+        );
     }
 
     #[test]
