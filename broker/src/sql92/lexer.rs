@@ -164,8 +164,10 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token<'_>>, Sql92Error> {
             b'<' if bytes.get(pos + 1) == Some(&b'>') => double(&mut pos, TokenKind::NotEq),
             b'<' => single(&mut pos, TokenKind::Lt),
             b'\'' => lex_string(src, &mut pos)?,
-            b'0'..=b'9' => lex_number(src, &mut pos),
-            b'.' if bytes.get(pos + 1).is_some_and(u8::is_ascii_digit) => lex_number(src, &mut pos),
+            b'0'..=b'9' => lex_number(src, &mut pos)?,
+            b'.' if bytes.get(pos + 1).is_some_and(u8::is_ascii_digit) => {
+                lex_number(src, &mut pos)?
+            }
             b'a'..=b'z' | b'A'..=b'Z' | b'_' | b'$' => {
                 pos += 1;
                 while pos < bytes.len()
@@ -243,7 +245,7 @@ fn lex_string<'s>(src: &'s str, pos: &mut usize) -> Result<TokenKind<'s>, Sql92E
 }
 
 /// Lexes an integer or float starting at a digit or at a `.` followed by a digit.
-fn lex_number<'s>(src: &'s str, pos: &mut usize) -> TokenKind<'s> {
+fn lex_number<'s>(src: &'s str, pos: &mut usize) -> Result<TokenKind<'s>, Sql92Error> {
     let bytes = src.as_bytes();
     let start = *pos;
     let digits_end = skip_digits(bytes, start);
@@ -259,19 +261,27 @@ fn lex_number<'s>(src: &'s str, pos: &mut usize) -> TokenKind<'s> {
     }
     if is_float {
         *pos = end;
-        return TokenKind::Float(&src[start..end]);
+        return Ok(TokenKind::Float(&src[start..end]));
     }
-    // DECIMAL_LITERAL is `"0" | [1-9][0-9]*`: a leading zero is a token of its own,
-    // so `017` is `0` followed by `17` (a syntax error), as in Java.
+    // DECIMAL_LITERAL is `"0" | [1-9][0-9]*`: RocketMQ removed ActiveMQ's HEX_LITERAL
+    // and OCTAL_LITERAL, so `0x1F` and `017` can never parse there. Say why.
     if bytes[start] == b'0' {
+        if matches!(bytes.get(start + 1), Some(b'0'..=b'9' | b'x' | b'X')) {
+            return Err(Sql92Error::new(
+                src,
+                start,
+                "hexadecimal and octal integer literals are not supported (RocketMQ's \
+                 grammar has decimal integers only, without leading zeros)",
+            ));
+        }
         *pos = start + 1;
-        return TokenKind::Integer(&src[start..start + 1]);
+        return Ok(TokenKind::Integer(&src[start..start + 1]));
     }
     *pos = digits_end;
     if matches!(bytes.get(digits_end), Some(b'l' | b'L')) {
         *pos += 1;
     }
-    TokenKind::Integer(&src[start..digits_end])
+    Ok(TokenKind::Integer(&src[start..digits_end]))
 }
 
 fn skip_digits(bytes: &[u8], mut pos: usize) -> usize {
@@ -339,7 +349,7 @@ mod tests {
     #[test]
     fn numbers_follow_the_javacc_literal_rules() {
         assert_eq!(
-            kinds("10L 5. .5 5e3 5.E-3 0 017 5E"),
+            kinds("10L 5. .5 5e3 5.E-3 0 5E"),
             vec![
                 TokenKind::Integer("10"),
                 TokenKind::Float("5."),
@@ -347,13 +357,22 @@ mod tests {
                 TokenKind::Float("5e3"),
                 TokenKind::Float("5.E-3"),
                 TokenKind::Integer("0"),
-                TokenKind::Integer("0"),
-                TokenKind::Integer("17"),
                 TokenKind::Integer("5"),
                 TokenKind::Ident("E"),
                 TokenKind::Eof
             ]
         );
+    }
+
+    #[test]
+    fn hex_and_octal_literals_are_refused_with_a_reason() {
+        for src in ["a = 0x1F", "a = 017", "a = 0X1"] {
+            let err = tokenize(src).expect_err(src);
+            assert_eq!(err.offset, 4, "{src}");
+            assert!(err.message.contains("hexadecimal and octal"), "{err}");
+        }
+        assert!(tokenize("a = 0.17").is_ok());
+        assert!(tokenize("a = 0").is_ok());
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //!   three-valued logic; only TRUE delivers the message.
 //! - A property that cannot be converted makes the whole evaluation fail, as the Java
 //!   exception does: the message is not delivered (never an error to the caller).
-//! - Integer literals are decimal only (`0x10` and `017` are syntax errors, as in
-//!   RocketMQ's grammar); float literals must be positive (Java refuses `0.0`).
+//! - Integer literals are decimal only: RocketMQ removed ActiveMQ's hex and octal
+//!   literals, so `0x10` and `017` are refused. Float literals must be positive
+//!   (Java refuses `0.0`).
 //!
 //! ```
 //! use sluice_broker::sql92::{compile, EncodedProperties};
