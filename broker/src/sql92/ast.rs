@@ -107,3 +107,18 @@ impl Node {
         }
     }
 }
+
+/// Literals print as they would be written in a filter (for error messages).
+impl std::fmt::Display for Literal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Literal::Null => f.write_str("NULL"),
+            Literal::Bool(true) => f.write_str("TRUE"),
+            Literal::Bool(false) => f.write_str("FALSE"),
+            Literal::Int(v) => write!(f, "{v}"),
+            Literal::Long(v) => write!(f, "{v}"),
+            Literal::Double(v) => write!(f, "{v:?}"),
+            Literal::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
+        }
+    }
+}

@@ -5,9 +5,9 @@
 //! (`SelectorParser.jj` and the `expression` classes), including its quirks:
 //!
 //! - Property values are strings. Compared with a number literal, a property is
-//!   parsed as that literal's Java type (`a > 5` parses `a` as an `int`, so `a = '5.5'`
-//!   or `a = '3000000000'` do not match `a > 5`); two properties ordered with `<`,
-//!   `>`, ... are both parsed as doubles.
+//!   parsed as that literal's Java type: `a > 5` parses `a` as an `int`, so messages
+//!   whose `a` is `5.5` or `3000000000` do not match it. Two properties ordered with
+//!   `<`, `>`, ... are both parsed as doubles; `=` compares them as strings.
 //! - A comparison with a missing property is NULL (unknown); AND/OR/NOT use
 //!   three-valued logic; only TRUE delivers the message.
 //! - A property that cannot be converted makes the whole evaluation fail, as the Java

@@ -72,13 +72,12 @@ impl<'s> Parser<'s> {
     }
 
     fn advance(&mut self) -> TokenKind<'s> {
+        // Consumed tokens are never looked at again, so their payload (a string
+        // literal's text) can be moved out; the final Eof stays Eof.
         let last = self.tokens.len() - 1;
         let kind = std::mem::replace(&mut self.tokens[self.pos.min(last)].kind, TokenKind::Eof);
         if self.pos < last {
             self.pos += 1;
-        } else {
-            // Keep Eof in place for any further peeks.
-            self.tokens[last].kind = TokenKind::Eof;
         }
         kind
     }
@@ -531,20 +530,6 @@ fn keyword_name(op: TextOp) -> &'static str {
         TextOp::Contains => "CONTAINS",
         TextOp::StartsWith => "STARTSWITH",
         TextOp::EndsWith => "ENDSWITH",
-    }
-}
-
-impl std::fmt::Display for Literal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Literal::Null => f.write_str("NULL"),
-            Literal::Bool(true) => f.write_str("TRUE"),
-            Literal::Bool(false) => f.write_str("FALSE"),
-            Literal::Int(v) => write!(f, "{v}"),
-            Literal::Long(v) => write!(f, "{v}"),
-            Literal::Double(v) => write!(f, "{v:?}"),
-            Literal::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
-        }
     }
 }
 
