@@ -173,6 +173,29 @@ fn ordering_comparisons() {
             (&[("a", "x"), ("b", "10")], false),
         ],
     );
+    // Double.valueOf reads NaN and Infinity, and Double.compareTo puts NaN above
+    // everything, so a property "NaN" is greater than any double literal.
+    check(
+        "a > 5.5",
+        &[
+            (&[("a", "NaN")], true),
+            (&[("a", "Infinity")], true),
+            (&[("a", "-Infinity")], false),
+        ],
+    );
+    check(
+        "a < 5.5",
+        &[
+            (&[("a", "NaN")], false),
+            (&[("a", "5.5f")], false),
+            (&[("a", " 5 ")], true),
+        ],
+    );
+    // ExpressionTest testEvaluate_stringCompare: a non-numeric value throws in Java.
+    check(
+        "key is not null and key between 0 and 100",
+        &[(&[("key", "con")], false), (&[("key", "50")], true)],
+    );
     // Literal on the left.
     check("5 < a", &[(&[("a", "6")], true), (&[("a", "5")], false)]);
     // Long literals: the property is parsed as a long.
