@@ -1,1 +1,2 @@
 //! `sluice-broker`: the broker behind `mqbroker`.
+pub mod sql92;
