@@ -74,12 +74,10 @@ impl LongPolling {
             if now >= self.max_held {
                 return None;
             }
-            match self.held.compare_exchange_weak(
-                now,
-                now + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match self
+                .held
+                .compare_exchange_weak(now, now + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => {
                     return Some(HoldSlot {
                         held: self.held.clone(),
@@ -89,12 +87,13 @@ impl LongPolling {
             }
         }
     }
+}
 
+impl HoldSlot {
     /// Waits until `topic`/`queue_id` holds a message at `offset`, `hold` passes, or `closed`
     /// resolves. The slot is released when this returns.
     pub async fn wait(
-        &self,
-        _slot: HoldSlot,
+        self,
         store: &MessageStore,
         topic: &str,
         queue_id: i32,

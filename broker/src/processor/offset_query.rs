@@ -24,8 +24,14 @@ pub fn register(table: &mut Processors, state: Arc<BrokerState>) {
     let handlers: [(RequestCode, Handler); 4] = [
         (RequestCode::GetMaxOffset, get_max_offset),
         (RequestCode::GetMinOffset, get_min_offset),
-        (RequestCode::SearchOffsetByTimestamp, search_offset_by_timestamp),
-        (RequestCode::GetEarliestMsgStoretime, get_earliest_msg_storetime),
+        (
+            RequestCode::SearchOffsetByTimestamp,
+            search_offset_by_timestamp,
+        ),
+        (
+            RequestCode::GetEarliestMsgStoretime,
+            get_earliest_msg_storetime,
+        ),
     ];
     for (code, handler) in handlers {
         let state = state.clone();
@@ -113,7 +119,9 @@ pub fn get_earliest_msg_storetime(
     match request.decode_header::<GetEarliestMsgStoretimeRequestHeader>() {
         Ok(h) => RemotingCommand::response_to(request, ResponseCode::Success).with_header(
             &GetEarliestMsgStoretimeResponseHeader {
-                timestamp: store.earliest_message_time(&h.topic, h.queue_id).unwrap_or(-1),
+                timestamp: store
+                    .earliest_message_time(&h.topic, h.queue_id)
+                    .unwrap_or(-1),
             },
         ),
         Err(e) => bad_header(request, e),

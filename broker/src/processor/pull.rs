@@ -16,9 +16,10 @@ use sluice_remoting::net::Channel;
 use sluice_remoting::{Body, RemotingCommand, RequestCode, ResponseCode};
 use sluice_store::{GetResult, GetStatus};
 
+use super::Processors;
+use crate::client_registry::ClientRegistry;
 use crate::filter::{build_subscription, TagFilter};
 use crate::long_polling::{hold_time, LongPolling, Wake};
-use super::Processors;
 use crate::state::BrokerState;
 use crate::topic_config;
 
@@ -67,8 +68,30 @@ enum Pass {
     Hold,
 }
 
-fn refuse(request: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
+fn refuse(
+    request: &RemotingCommand,
+    code: ResponseCode,
+    remark: impl Into<String>,
+) -> RemotingCommand {
     RemotingCommand::response_to(request, code).with_remark(remark)
+}
+
+/// What the heartbeat registry knows about a group's subscription to a topic.
+enum Registered {
+    NoGroup,
+    NoSubscription,
+    Subscription(SubscriptionData),
+}
+
+/// The one place that reads badmin's client registry.
+fn registered_subscription(registry: &ClientRegistry, group: &str, topic: &str) -> Registered {
+    if registry.consumer_group(group).is_none() {
+        return Registered::NoGroup;
+    }
+    match registry.find_subscription(group, topic) {
+        Some(sub) => Registered::Subscription(sub),
+        None => Registered::NoSubscription,
+    }
 }
 
 /// Apache's `GetMessageStatus` name, sent as the response remark.
@@ -162,10 +185,8 @@ impl PullProcessor {
             header.suspend_timeout_millis,
             short_polling,
         );
-        let wake = self
-            .long_polling
+        let wake = slot
             .wait(
-                slot,
                 &self.state.store,
                 &header.topic,
                 header.queue_id,
@@ -180,12 +201,20 @@ impl PullProcessor {
         match self.pass(channel, request, admitted, false) {
             Pass::Answer(response) => Some(response),
             // Not reachable (suspension is off), but answer rather than hold twice.
-            Pass::Hold => Some(refuse(request, ResponseCode::PullNotFound, "OFFSET_FOUND_NULL")),
+            Pass::Hold => Some(refuse(
+                request,
+                ResponseCode::PullNotFound,
+                "OFFSET_FOUND_NULL",
+            )),
         }
     }
 
     /// Every check Apache makes before reading the store.
-    fn admit(&self, channel: &Channel, request: &RemotingCommand) -> Result<Admitted, RemotingCommand> {
+    fn admit(
+        &self,
+        channel: &Channel,
+        request: &RemotingCommand,
+    ) -> Result<Admitted, RemotingCommand> {
         let header = request
             .decode_header::<PullMessageRequestHeader>()
             .map_err(|e| {
@@ -293,23 +322,25 @@ impl PullProcessor {
             .map_err(|r| refuse(request, r.code, r.remark));
         }
         let group = header.consumer_group.as_str();
-        let registry = &self.state.clients;
-        if !registry.has_consumer_group(group) {
-            return Err(refuse(
-                request,
-                ResponseCode::SubscriptionNotExist,
-                format!("the consumer's group info not exist: group {group} has sent no heartbeat to this broker"),
-            ));
-        }
-        let Some(sub) = registry.find_subscription(group, &header.topic) else {
-            return Err(refuse(
-                request,
-                ResponseCode::SubscriptionNotExist,
-                format!(
-                    "the consumer's subscription not exist: group {group} has not subscribed topic {}",
-                    header.topic
-                ),
-            ));
+        let sub = match registered_subscription(&self.state.clients, group, &header.topic) {
+            Registered::Subscription(sub) => sub,
+            Registered::NoGroup => {
+                return Err(refuse(
+                    request,
+                    ResponseCode::SubscriptionNotExist,
+                    format!("the consumer's group info not exist: group {group} has sent no heartbeat to this broker"),
+                ))
+            }
+            Registered::NoSubscription => {
+                return Err(refuse(
+                    request,
+                    ResponseCode::SubscriptionNotExist,
+                    format!(
+                        "the consumer's subscription not exist: group {group} has not subscribed topic {}",
+                        header.topic
+                    ),
+                ))
+            }
         };
         if sub.sub_version < header.sub_version {
             return Err(refuse(
@@ -361,7 +392,10 @@ impl PullProcessor {
             header.queue_id,
             to_i64(result.next_begin_offset),
         );
-        if first && header.sys_flag & pull_flag::COMMIT_OFFSET != 0 && self.state.config().is_master() {
+        if first
+            && header.sys_flag & pull_flag::COMMIT_OFFSET != 0
+            && self.state.config().is_master()
+        {
             offsets.commit_offset(
                 &client,
                 &header.consumer_group,
@@ -370,7 +404,8 @@ impl PullProcessor {
                 header.commit_offset,
             );
         }
-        if code == ResponseCode::PullNotFound && first && header.sys_flag & pull_flag::SUSPEND != 0 {
+        if code == ResponseCode::PullNotFound && first && header.sys_flag & pull_flag::SUSPEND != 0
+        {
             return Pass::Hold;
         }
         let response_header = PullMessageResponseHeader {
@@ -438,6 +473,9 @@ mod tests {
             response_code(GetStatus::OffsetTooSmall, 0),
             ResponseCode::PullOffsetMoved
         );
-        assert_eq!(status_name(GetStatus::OffsetOverflowOne), "OFFSET_OVERFLOW_ONE");
+        assert_eq!(
+            status_name(GetStatus::OffsetOverflowOne),
+            "OFFSET_OVERFLOW_ONE"
+        );
     }
 }

@@ -152,8 +152,8 @@ impl SendProcessor {
         let (records, uniq_key) = if batch {
             self.build_batch(channel, request, &header, &topic_cfg, queue_id)?
         } else {
-            let (record, uniq) = self
-                .build_single(channel, request, &header, &topic_cfg, queue_id)?;
+            let (record, uniq) =
+                self.build_single(channel, request, &header, &topic_cfg, queue_id)?;
             (vec![record], Some(uniq))
         };
         let store = &self.state.store;
@@ -474,7 +474,12 @@ impl SendProcessor {
                     format!("topic[{dlq}] not exist: {e}"),
                 )
             })?;
-        tracing::info!(group, reconsume, max_reconsume, "retry message sent to the DLQ");
+        tracing::info!(
+            group,
+            reconsume,
+            max_reconsume,
+            "retry message sent to the DLQ"
+        );
         props.insert(property::DELAY, "0");
         *topic = dlq;
         *queue_id = 0;
