@@ -1,0 +1,1 @@
+//! Message queue locks for orderly consumers (owned by badmin; placeholder).
