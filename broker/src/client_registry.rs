@@ -22,6 +22,8 @@ use sluice_remoting::header::NotifyConsumerIdsChangedRequestHeader;
 use sluice_remoting::net::Channel;
 use sluice_remoting::{LanguageCode, RemotingCommand, RequestCode};
 
+use crate::config::BrokerConfig;
+
 /// Apache's `channelExpiredTimeout`: a client silent for this long is dropped.
 pub const DEFAULT_CHANNEL_EXPIRED_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often the expiry scan runs (Apache `ClientHousekeepingService`: every 10 s).
@@ -174,7 +176,11 @@ pub struct ClientRegistry {
     consumers: Mutex<HashMap<String, ConsumerGroupInfo>>,
     /// Channels that already have a close watcher.
     watched: Mutex<HashSet<u64>>,
+    /// Set once the periodic expiry scan runs (started with the first registration, so that
+    /// it needs no runtime at construction).
+    scan_started: std::sync::atomic::AtomicBool,
     pub channel_expired_timeout: Duration,
+    pub scan_interval: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -184,13 +190,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ClientRegistry {
-    pub fn new(channel_expired_timeout: Duration) -> Arc<Self> {
-        Arc::new(Self {
+    /// A registry with Apache's timings (120 s expiry, scanned every 10 s).
+    pub fn new(_config: &BrokerConfig) -> ClientRegistry {
+        Self::with_expiry(DEFAULT_CHANNEL_EXPIRED_TIMEOUT, DEFAULT_SCAN_INTERVAL)
+    }
+
+    pub fn with_expiry(channel_expired_timeout: Duration, scan_interval: Duration) -> ClientRegistry {
+        Self {
             producers: Mutex::new(HashMap::new()),
             consumers: Mutex::new(HashMap::new()),
             watched: Mutex::new(HashSet::new()),
+            scan_started: std::sync::atomic::AtomicBool::new(false),
             channel_expired_timeout,
-        })
+            scan_interval,
+        }
     }
 
     /// Registers (or refreshes) a producer connection in `group`.
@@ -356,6 +369,12 @@ impl ClientRegistry {
 
     /// Spawns a watcher that drops the connection's registrations as soon as it closes.
     fn watch(self: &Arc<Self>, channel: &Channel) {
+        if !self
+            .scan_started
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            self.spawn_expiry_scan(self.scan_interval);
+        }
         if !lock(&self.watched).insert(channel.id()) {
             return;
         }
@@ -462,12 +481,17 @@ impl ClientRegistry {
 
     /// Live producer and consumer connections (counted per group membership), for runtime info.
     pub fn connection_counts(&self) -> (usize, usize) {
-        let producers = lock(&self.producers).values().map(HashMap::len).sum();
-        let consumers = lock(&self.consumers)
-            .values()
-            .map(|g| g.channels.len())
-            .sum();
-        (producers, consumers)
+        (self.producer_connection_count(), self.consumer_connection_count())
+    }
+
+    /// Producer connections now (`rocketmq_producer_connections`).
+    pub fn producer_connection_count(&self) -> usize {
+        lock(&self.producers).values().map(HashMap::len).sum()
+    }
+
+    /// Consumer connections now (`rocketmq_consumer_connections`).
+    pub fn consumer_connection_count(&self) -> usize {
+        lock(&self.consumers).values().map(|g| g.channels.len()).sum()
     }
 }
 
@@ -530,6 +554,10 @@ mod tests {
         }
     }
 
+    fn registry(expiry: Duration) -> Arc<ClientRegistry> {
+        Arc::new(ClientRegistry::with_expiry(expiry, DEFAULT_SCAN_INTERVAL))
+    }
+
     fn info(ch: &Channel, id: &str) -> ClientChannelInfo {
         ClientChannelInfo::new(ch.clone(), id.to_owned(), LanguageCode::Java, 479)
     }
@@ -537,7 +565,7 @@ mod tests {
     #[tokio::test]
     async fn consumers_register_refresh_and_leave() {
         let (_s, _c, ch) = channels(2).await;
-        let r = ClientRegistry::new(DEFAULT_CHANNEL_EXPIRED_TIMEOUT);
+        let r = registry(DEFAULT_CHANNEL_EXPIRED_TIMEOUT);
         assert!(r.register_consumer("g", info(&ch[0], "c0"), reg(&[("T", 1)], false)));
         // Same member, same topics: no change.
         assert!(!r.register_consumer("g", info(&ch[0], "c0"), reg(&[("T", 1)], false)));
@@ -562,7 +590,7 @@ mod tests {
     #[tokio::test]
     async fn expiry_scan_drops_silent_clients_only() {
         let (_s, _c, ch) = channels(2).await;
-        let r = ClientRegistry::new(Duration::from_secs(120));
+        let r = registry(Duration::from_secs(120));
         r.register_producer("pg", info(&ch[0], "p0"));
         r.register_consumer("g", info(&ch[1], "c1"), reg(&[("T", 1)], false));
         let now = Instant::now();
@@ -576,7 +604,7 @@ mod tests {
     #[tokio::test]
     async fn closing_a_connection_removes_it() {
         let (_s, _c, ch) = channels(1).await;
-        let r = ClientRegistry::new(DEFAULT_CHANNEL_EXPIRED_TIMEOUT);
+        let r = registry(DEFAULT_CHANNEL_EXPIRED_TIMEOUT);
         r.register_producer("pg", info(&ch[0], "p0"));
         r.register_consumer("g", info(&ch[0], "p0"), reg(&[("T", 1)], false));
         ch[0].close();
@@ -615,7 +643,7 @@ mod tests {
         let c1 = RemotingClient::new(ClientConfig::default(), ProcessorTable::new());
         let ch0 = c0.channel(&addr).await.unwrap();
         let ch1 = c1.channel(&addr).await.unwrap();
-        let r = ClientRegistry::new(DEFAULT_CHANNEL_EXPIRED_TIMEOUT);
+        let r = registry(DEFAULT_CHANNEL_EXPIRED_TIMEOUT);
         r.register_consumer("g", info(&ch0, "c0"), reg(&[("T", 1)], true));
         r.register_consumer("g", info(&ch1, "c1"), reg(&[("T", 1)], true));
         // First registration notifies c0; the second notifies c0 and c1.
