@@ -4,12 +4,15 @@
 //! Map: [`route`] (TopicRouteData, ClusterInfo), [`topic`] (TopicConfig, DataVersion, the
 //! topic table wrapper), [`register`] (RegisterBrokerBody, plain and zlib), [`heartbeat`]
 //! (HeartbeatData and the consumer enums), [`queue`] (MessageQueue, lock/unlock batches),
-//! [`admin`] (lists, KVTable, connections), [`stats`] (ConsumeStats, TopicStatsTable,
-//! ResetOffsetBody), [`subscription_group`], [`config_files`] (the broker's `config/*.json`),
-//! [`properties`] (GET/UPDATE_BROKER_CONFIG text).
+//! [`admin`] (lists, KVTable, connections), [`broker_status`] (HA status, stats, time spans),
+//! [`consumer_info`] (running info, direct consume, client config checks), [`stats`]
+//! (ConsumeStats, TopicStatsTable, ResetOffsetBody), [`subscription_group`], [`config_files`]
+//! (the broker's `config/*.json`), [`properties`] (GET/UPDATE_BROKER_CONFIG text).
 
 pub mod admin;
+pub mod broker_status;
 pub mod config_files;
+pub mod consumer_info;
 pub mod heartbeat;
 pub mod properties;
 pub mod queue;
@@ -29,7 +32,14 @@ pub use admin::{
     Connection, ConsumerConnection, GetConsumerListByGroupResponseBody, GroupList, KVTable,
     ProducerConnection, TopicList,
 };
+pub use broker_status::{
+    BrokerStatsData, BrokerStatsItem, HARuntimeInfo, QueryConsumeTimeSpanBody, QueueTimeSpan,
+};
 pub use config_files::{ConsumerOffsetFile, DelayOffsetFile};
+pub use consumer_info::{
+    CMResult, CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumeStatus,
+    ConsumerRunningInfo, ProcessQueueInfo, QueryCorrectionOffsetBody,
+};
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, ProducerData,
     SubscriptionData,

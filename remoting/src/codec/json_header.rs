@@ -162,6 +162,12 @@ pub(super) fn put_json_string(dst: &mut BytesMut, s: &str) {
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            if is_plain_ascii8(word) {
+                i += 8;
+                continue;
+            }
+        }
         let b = bytes[i];
         // (escape text or code point to write as \uXXXX, length of the UTF-8 sequence replaced)
         let (short, unicode, len): (&[u8], u32, usize) = match b {
@@ -203,6 +209,22 @@ pub(super) fn put_json_string(dst: &mut BytesMut, s: &str) {
     }
     dst.put_slice(&bytes[run..]);
     dst.put_u8(b'"');
+}
+
+/// True when none of these 8 bytes needs escaping or UTF-8 care: all in 0x20..=0x7E and none
+/// is `"` or `\\` (most header text is plain ASCII, so it is copied eight bytes per step).
+fn is_plain_ascii8(word: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut b = [0u8; 8];
+    b.copy_from_slice(word);
+    let v = u64::from_le_bytes(b);
+    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let below_space = v.wrapping_sub(LO * 0x20) & !v & HI;
+    let del_or_high = (v | v.wrapping_add(LO)) & HI;
+    let quote = has_zero(v ^ (LO * b'"' as u64));
+    let backslash = has_zero(v ^ (LO * b'\\' as u64));
+    below_space | del_or_high | quote | backslash == 0
 }
 
 #[cfg(test)]
@@ -288,6 +310,18 @@ mod tests {
             std::str::from_utf8(&dst).unwrap(),
             "\"a\\\"b\\\\c\\n\\u0001\\u001Fé/\\u007F\\u0085\u{a0}\\u2028\""
         );
+    }
+
+    #[test]
+    fn plain_ascii_detection_is_exact_for_every_byte_at_every_position() {
+        for at in 0..8 {
+            for b in 0..=255u8 {
+                let mut word = *b"abcdefgh";
+                word[at] = b;
+                let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
+                assert_eq!(is_plain_ascii8(&word), plain, "byte {b:#x} at {at}");
+            }
+        }
     }
 
     #[test]

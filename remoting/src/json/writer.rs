@@ -43,6 +43,7 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T, style: Style) -> Result<Vec<u8>,
     let mut w = Writer {
         out: Vec::with_capacity(256),
         style,
+        fields: Vec::new(),
     };
     value.serialize(&mut w)?;
     Ok(w.out)
@@ -51,6 +52,10 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T, style: Style) -> Result<Vec<u8>,
 struct Writer {
     out: Vec<u8>,
     style: Style,
+    /// Struct members written so far, as (name, start, end) of `"name":value` in `out`: a stack
+    /// shared by nested structs (each struct owns the entries above its base) so that writing
+    /// does not allocate per struct.
+    fields: Vec<(&'static str, usize, usize)>,
 }
 
 /// Largest integer a JavaScript double holds exactly; fastjson's BrowserCompatible quotes longs
@@ -59,18 +64,27 @@ const JS_SAFE_INT: i64 = 9_007_199_254_740_991;
 
 impl Writer {
     fn write_i64(&mut self, v: i64) {
-        if self.style == Style::Standard && !(-JS_SAFE_INT..=JS_SAFE_INT).contains(&v) {
-            let _ = write!(self.out, "\"{v}\"");
-        } else {
-            let _ = write!(self.out, "{v}");
+        let quoted = self.style == Style::Standard && !(-JS_SAFE_INT..=JS_SAFE_INT).contains(&v);
+        if quoted {
+            self.out.push(b'"');
+        }
+        if v < 0 {
+            self.out.push(b'-');
+        }
+        push_digits(&mut self.out, v.unsigned_abs());
+        if quoted {
+            self.out.push(b'"');
         }
     }
 
     fn write_u64(&mut self, v: u64) {
-        if self.style == Style::Standard && v > JS_SAFE_INT as u64 {
-            let _ = write!(self.out, "\"{v}\"");
-        } else {
-            let _ = write!(self.out, "{v}");
+        let quoted = self.style == Style::Standard && v > JS_SAFE_INT as u64;
+        if quoted {
+            self.out.push(b'"');
+        }
+        push_digits(&mut self.out, v);
+        if quoted {
+            self.out.push(b'"');
         }
     }
 
@@ -86,6 +100,20 @@ impl Writer {
     fn write_str(&mut self, s: &str) {
         write_escaped(&mut self.out, s, self.style == Style::Standard);
     }
+}
+
+fn push_digits(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Appends `s` as a JSON string literal escaped as fastjson 1.x's `SerializeWriter` does.
@@ -342,9 +370,8 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
     fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a>, WriteError> {
         self.out.push(b'{');
-        let mut c = Compound::new(self);
-        c.fields.reserve_exact(len);
-        Ok(c)
+        let _ = len;
+        Ok(Compound::new(self))
     }
     fn serialize_struct_variant(
         self,
@@ -366,18 +393,19 @@ pub struct Compound<'a> {
     count: usize,
     /// Start of the current map entry (before its comma), to drop it if its value is null.
     entry_start: usize,
-    /// Struct members written so far: (name, start, end) of `"name":value` in `w.out`.
-    fields: Vec<(&'static str, usize, usize)>,
+    /// Index in `w.fields` where this struct's members start.
+    fields_base: usize,
     sorted: bool,
 }
 
 impl<'a> Compound<'a> {
     fn new(w: &'a mut Writer) -> Self {
+        let fields_base = w.fields.len();
         Compound {
             w,
             count: 0,
             entry_start: 0,
-            fields: Vec::new(),
+            fields_base,
             sorted: true,
         }
     }
@@ -479,39 +507,45 @@ impl ser::SerializeStruct for Compound<'_> {
         let entry_start = self.w.out.len();
         self.comma();
         let field_start = self.w.out.len();
-        self.w.write_str(name);
-        self.w.out.push(b':');
+        // Member names are Java identifiers: nothing to escape.
+        self.w.out.push(b'"');
+        self.w.out.extend_from_slice(name.as_bytes());
+        self.w.out.extend_from_slice(b"\":");
         let value_start = self.w.out.len();
         value.serialize(&mut *self.w)?;
         if &self.w.out[value_start..] == b"null" {
             self.w.out.truncate(entry_start);
             return Ok(());
         }
-        if let Some(&(prev, _, _)) = self.fields.last() {
-            if prev > name {
-                self.sorted = false;
+        if self.w.fields.len() > self.fields_base {
+            if let Some(&(prev, _, _)) = self.w.fields.last() {
+                if prev > name {
+                    self.sorted = false;
+                }
             }
         }
-        self.fields.push((name, field_start, self.w.out.len()));
+        self.w.fields.push((name, field_start, self.w.out.len()));
         self.count += 1;
         Ok(())
     }
-    fn end(mut self) -> Result<(), WriteError> {
+    fn end(self) -> Result<(), WriteError> {
+        let w = self.w;
         if !self.sorted {
             // Members arrived out of alphabetical order: lay them out again, sorted.
-            let region_start = self.fields.first().map_or(self.w.out.len(), |f| f.1);
-            let region = self.w.out.split_off(region_start);
-            self.fields.sort_by(|a, b| a.0.cmp(b.0));
-            for (i, &(_, start, end)) in self.fields.iter().enumerate() {
+            let fields = &mut w.fields[self.fields_base..];
+            let region_start = fields.first().map_or(w.out.len(), |f| f.1);
+            let region = w.out.split_off(region_start);
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            for (i, &(_, start, end)) in fields.iter().enumerate() {
                 if i > 0 {
-                    self.w.out.push(b',');
+                    w.out.push(b',');
                 }
-                self.w
-                    .out
+                w.out
                     .extend_from_slice(&region[start - region_start..end - region_start]);
             }
         }
-        self.w.out.push(b'}');
+        w.fields.truncate(self.fields_base);
+        w.out.push(b'}');
         Ok(())
     }
 }
@@ -608,6 +642,35 @@ mod tests {
         assert_eq!(text(&(1i64 << 60), Style::Legacy), "1152921504606846976");
         assert_eq!(text(&"😀\n", Style::Standard), r#""\uD83D\uDE00\n""#);
         assert_eq!(text(&0.0f64, Style::Legacy), "0.0");
+    }
+
+    #[test]
+    fn nested_unsorted_structs_share_the_field_stack() {
+        #[derive(Serialize)]
+        struct Outer {
+            z: Mq,
+            a: Vec<Mq>,
+            m: Option<Mq>,
+        }
+        let mq = |q| Mq {
+            topic: "T".into(),
+            broker_name: "b".into(),
+            queue_id: q,
+        };
+        let o = Outer {
+            z: mq(1),
+            a: vec![mq(2), mq(3)],
+            m: None,
+        };
+        let one = r#"{"brokerName":"b","queueId":1,"topic":"T"}"#;
+        assert_eq!(
+            text(&o, Style::Legacy),
+            format!(
+                r#"{{"a":[{},{}],"z":{one}}}"#,
+                one.replace('1', "2"),
+                one.replace('1', "3")
+            )
+        );
     }
 
     #[test]

@@ -11,6 +11,14 @@ use flate2::Compression;
 use super::sysflag;
 use crate::error::{RemotingError, Result};
 
+/// Java producers compress bodies of at least this many bytes (`compressMsgBodyOverHowmuch`).
+pub const DEFAULT_COMPRESS_OVER: usize = 4096;
+/// Java's default zlib level (`rocketmq.message.compressLevel`).
+pub const DEFAULT_COMPRESS_LEVEL: u32 = 5;
+/// The sysflag bits a Java 5.x producer sets on a zlib body (0x301). 4.9 Java, C++ and Go
+/// producers set only COMPRESSED; every consumer inflates both as zlib.
+pub const ZLIB_SYSFLAG: i32 = sysflag::COMPRESSED | sysflag::COMPRESSION_ZLIB;
+
 /// Largest body [`decompress`] inflates to, so a tiny hostile body cannot exhaust memory.
 pub const MAX_DECOMPRESSED_LEN: usize = 64 * 1024 * 1024;
 

@@ -5,8 +5,9 @@ use bytes::Bytes;
 
 use super::compression::decompress;
 use super::property::{self, Properties};
-use super::{msgid, sysflag, MessageRecord};
-use crate::error::Result;
+use super::record::why_not_a_message;
+use super::{check_record, msgid, sysflag, MessageRecord, RecordCheck};
+use crate::error::{RemotingError, Result};
 
 /// A decoded message with its properties parsed and its ids computed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,11 +71,23 @@ impl MessageExt {
 /// zero-copy slices of `body` unless inflated. Any malformed or truncated record is an error.
 pub fn decode_messages(body: &Bytes, decompress_body: bool) -> Result<Vec<MessageExt>> {
     let mut out = Vec::new();
-    let mut rest = body.clone();
-    while !rest.is_empty() {
-        let (record, used) = MessageRecord::decode(&rest)?;
+    let mut pos = 0;
+    while pos < body.len() {
+        let record = match check_record(&body[pos..], false) {
+            RecordCheck::Message(view) => {
+                let range = view.body_range();
+                let stored = body.slice(pos + range.start..pos + range.end);
+                pos += view.total_size();
+                view.to_record_with_body(stored)
+            }
+            other => {
+                let why = why_not_a_message(other, body.len() - pos);
+                return Err(RemotingError::Record(format!(
+                    "record at byte {pos}: {why}"
+                )));
+            }
+        };
         out.push(MessageExt::from_record(record, decompress_body)?);
-        rest = rest.slice(used..);
     }
     Ok(out)
 }
@@ -141,7 +154,11 @@ mod tests {
         assert!(decode_messages(&full.slice(..full.len() - 1), false).is_err());
         let mut two = BytesMut::from(&full[..]);
         two.extend_from_slice(&full[..10]);
-        assert!(decode_messages(&two.freeze(), false).is_err());
+        let err = decode_messages(&two.freeze(), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("at byte {}", full.len())), "{err}");
+        assert!(err.contains("truncated"), "{err}");
         let mut buf = BytesMut::new();
         record("", Bytes::from_static(b"not zlib"), sysflag::COMPRESSED).encode(&mut buf);
         assert!(decode_messages(&buf.clone().freeze(), true).is_err());

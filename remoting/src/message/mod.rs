@@ -11,6 +11,7 @@
 //! - [`patch_record`]: fills in the offsets and store time of an encoded record under the append lock.
 //! - [`MessageExt`] / [`decode_messages`]: what a client sees after a pull.
 //! - [`sysflag`], [`property`], [`msgid`], [`batch`], [`compression`]: the pieces around the record.
+//! - [`record_crc`]: the optional 5.x whole-record CRC kept in the properties.
 
 pub mod batch;
 pub mod compression;
@@ -19,6 +20,7 @@ mod hash;
 pub mod msgid;
 pub mod property;
 mod record;
+pub mod record_crc;
 pub mod sysflag;
 mod view;
 
@@ -30,7 +32,7 @@ pub use record::{
     BORN_TIMESTAMP_POS, FLAG_POS, MAGIC_POS, PHYSICAL_OFFSET_POS, QUEUE_ID_POS, QUEUE_OFFSET_POS,
     SYSFLAG_POS, TOTAL_SIZE_POS,
 };
-pub use view::{check_record, RecordCheck, RecordView};
+pub use view::{check_record, RecordCheck, RecordView, MIN_RECORD_LEN};
 
 /// MAGICCODE of a record whose topic length is one (signed) byte.
 pub const MAGIC_V1: i32 = 0xDAA320A7u32 as i32;

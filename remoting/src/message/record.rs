@@ -226,16 +226,21 @@ impl MessageRecord {
                 let body = buf.slice(view.body_range());
                 Ok((view.to_record_with_body(body), view.total_size()))
             }
-            RecordCheck::Blank { size } => Err(RemotingError::Record(format!(
-                "end-of-file blank of {size} bytes, not a message"
-            ))),
-            RecordCheck::End => Err(RemotingError::Record("no record: end of data".into())),
-            RecordCheck::Incomplete { needed } => Err(RemotingError::Record(format!(
-                "truncated record: {needed} bytes needed, {} available",
-                buf.len()
-            ))),
-            RecordCheck::Corrupt { reason } => Err(RemotingError::Record(reason)),
+            other => Err(RemotingError::Record(why_not_a_message(other, buf.len()))),
         }
+    }
+}
+
+/// Words why `check` (of a buffer with `available` bytes) is not a message record.
+pub(crate) fn why_not_a_message(check: RecordCheck<'_>, available: usize) -> String {
+    match check {
+        RecordCheck::Message(_) => "a message record".into(),
+        RecordCheck::Blank { size } => format!("end-of-file blank of {size} bytes, not a message"),
+        RecordCheck::End => "no record: end of data".into(),
+        RecordCheck::Incomplete { needed } => {
+            format!("truncated record: {needed} bytes needed, {available} available")
+        }
+        RecordCheck::Corrupt { reason } => reason,
     }
 }
 
@@ -258,4 +263,94 @@ pub fn patch_record(
     flag.copy_from_slice(&record[SYSFLAG_POS..SYSFLAG_POS + 4]);
     let at = store_timestamp_pos(i32::from_be_bytes(flag));
     record[at..at + 8].copy_from_slice(&store_timestamp.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(topic: &str) -> MessageRecord {
+        MessageRecord {
+            topic: topic.into(),
+            body: Bytes::from_static(b"abc"),
+            properties: "K\u{1}v\u{2}".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn encoded_len_follows_the_java_length_formula() {
+        // 91 + body + topic + properties for IPv4 hosts and V1.
+        assert_eq!(record("T").encoded_len(), 91 + 3 + 1 + 4);
+        // V2 adds one byte of topic length; each IPv6 host adds 12.
+        assert_eq!(record(&"t".repeat(128)).encoded_len(), 92 + 3 + 128 + 4);
+        let mut v6 = record("T");
+        v6.born_host = "[::1]:1".parse().unwrap();
+        assert_eq!(v6.encoded_len(), 91 + 12 + 3 + 1 + 4);
+        v6.store_host = "[::2]:2".parse().unwrap();
+        assert_eq!(v6.encoded_len(), 91 + 24 + 3 + 1 + 4);
+        assert_eq!(v6.to_bytes().len(), v6.encoded_len());
+    }
+
+    #[test]
+    fn encoded_sysflag_follows_the_hosts() {
+        let mut r = record("T");
+        r.sysflag = sysflag::BORNHOST_V6 | sysflag::STOREHOST_V6 | sysflag::COMPRESSED;
+        assert_eq!(r.encoded_sysflag(), sysflag::COMPRESSED);
+        r.store_host = "[2001:db8::1]:10911".parse().unwrap();
+        assert_eq!(
+            r.encoded_sysflag(),
+            sysflag::COMPRESSED | sysflag::STOREHOST_V6
+        );
+    }
+
+    #[test]
+    fn validate_reports_layout_limits() {
+        assert!(record("T").validate().is_ok());
+        assert!(record("").validate().is_err());
+        assert!(record(&"t".repeat(MAX_TOPIC_LEN)).validate().is_ok());
+        assert!(record(&"t".repeat(MAX_TOPIC_LEN + 1)).validate().is_err());
+        let mut r = record("T");
+        r.properties = "p".repeat(MAX_PROPERTIES_LEN);
+        assert!(r.validate().is_ok());
+        r.properties.push('p');
+        let err = r.validate().unwrap_err().to_string();
+        assert!(err.contains("properties"), "{err}");
+    }
+
+    #[test]
+    fn patch_uses_the_born_host_layout_of_the_record() {
+        let mut r = record("T");
+        r.born_host = "[::1]:1".parse().unwrap();
+        let mut bytes = r.to_bytes().to_vec();
+        patch_record(&mut bytes, 1, 2, 3);
+        assert_eq!(&bytes[68..76], &3i64.to_be_bytes());
+        // The 8 bytes where an IPv4 layout would keep STORETIMESTAMP are still the born host.
+        assert_eq!(&bytes[56..64], &[0, 0, 0, 0, 0, 0, 0, 1]);
+        let (back, _) = MessageRecord::decode(&Bytes::from(bytes)).unwrap();
+        assert_eq!(
+            (
+                back.queue_offset,
+                back.physical_offset,
+                back.store_timestamp
+            ),
+            (1, 2, 3)
+        );
+    }
+
+    #[test]
+    fn decode_errors_name_the_problem() {
+        let blank = Bytes::from_static(&[0, 0, 0, 16, 0xCB, 0xD4, 0x31, 0x94]);
+        let err = MessageRecord::decode(&blank).unwrap_err().to_string();
+        assert!(err.contains("blank"), "{err}");
+        let err = MessageRecord::decode(&Bytes::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("end of data"), "{err}");
+        let full = record("T").to_bytes();
+        let err = MessageRecord::decode(&full.slice(..50))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("truncated"), "{err}");
+    }
 }

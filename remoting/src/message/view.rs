@@ -341,6 +341,11 @@ impl<'a> RecordView<'a> {
         self.properties
     }
 
+    /// All properties, decoded (one copy of the properties string).
+    pub fn properties(&self) -> property::Properties {
+        property::Properties::decode(self.properties)
+    }
+
     /// One property, looked up in the raw string (empty values count as absent).
     pub fn property(&self, name: &str) -> Option<&'a str> {
         property::find(self.properties, name)
@@ -438,6 +443,8 @@ mod tests {
         assert_eq!(v.uniq_key(), Some("ID1"));
         assert_eq!(v.tags(), Some("A"));
         assert_eq!(v.keys(), None);
+        assert_eq!(v.properties().get("UNIQ_KEY"), Some("ID1"));
+        assert_eq!(v.properties().len(), 2);
         assert!(!v.is_v2());
         assert_eq!(v.offset_msg_id(), "7F00000100002A9F0000000000000000");
     }

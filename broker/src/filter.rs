@@ -1,0 +1,1 @@
+//! Tag filtering (owned by bsend; placeholder).

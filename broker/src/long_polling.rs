@@ -1,0 +1,1 @@
+//! Held pull requests (owned by bsend; placeholder).
