@@ -23,13 +23,16 @@ pub struct TestBroker {
 /// A broker named `broker-a` in a temporary store, without NameServers or metrics endpoint.
 pub async fn start_broker() -> TestBroker {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = BrokerConfig::default();
-    c.broker_name = "broker-a".into();
-    c.broker_ip1 = "127.0.0.1".into();
-    c.listen_port = 0;
-    c.namesrv_addr = None;
-    c.metrics_exporter_type = "NONE".into();
-    c.set("storePathRootDir", dir.path().to_str().unwrap()).unwrap();
+    let mut c = BrokerConfig {
+        broker_name: "broker-a".into(),
+        broker_ip1: "127.0.0.1".into(),
+        listen_port: 0,
+        namesrv_addr: None,
+        metrics_exporter_type: "NONE".into(),
+        ..Default::default()
+    };
+    c.set("storePathRootDir", dir.path().to_str().unwrap())
+        .unwrap();
     c.set("mappedFileSizeCommitLog", "4194304").unwrap();
     c.set("mappedFileSizeConsumeQueue", "60000").unwrap();
     let broker = Broker::start(c).await.unwrap();
@@ -45,12 +48,20 @@ pub fn client() -> RemotingClient {
     RemotingClient::new(ClientConfig::default(), ProcessorTable::new())
 }
 
-pub async fn call(client: &RemotingClient, addr: &str, request: RemotingCommand) -> RemotingCommand {
+pub async fn call(
+    client: &RemotingClient,
+    addr: &str,
+    request: RemotingCommand,
+) -> RemotingCommand {
     client.invoke(addr, request, TIMEOUT).await.unwrap()
 }
 
 /// A request as a client of `language`/`version` sends it.
-pub fn as_client(mut request: RemotingCommand, language: LanguageCode, version: i32) -> RemotingCommand {
+pub fn as_client(
+    mut request: RemotingCommand,
+    language: LanguageCode,
+    version: i32,
+) -> RemotingCommand {
     request.language = language;
     request.version = version;
     request
