@@ -22,6 +22,11 @@ pub struct TestBroker {
 
 /// A broker named `broker-a` in a temporary store, without NameServers or metrics endpoint.
 pub async fn start_broker() -> TestBroker {
+    start_broker_with(|_| {}).await
+}
+
+/// [`start_broker`] with some config changed first.
+pub async fn start_broker_with(adjust: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
     let dir = tempfile::tempdir().unwrap();
     let mut c = BrokerConfig {
         broker_name: "broker-a".into(),
@@ -35,6 +40,7 @@ pub async fn start_broker() -> TestBroker {
         .unwrap();
     c.set("mappedFileSizeCommitLog", "4194304").unwrap();
     c.set("mappedFileSizeConsumeQueue", "60000").unwrap();
+    adjust(&mut c);
     let broker = Broker::start(c).await.unwrap();
     let addr = format!("127.0.0.1:{}", broker.local_addr().port());
     TestBroker {
