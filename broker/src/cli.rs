@@ -75,12 +75,13 @@ pub async fn shutdown_signal() {
 
 /// Runs `mqbroker` with `args` until a signal; returns a message on failure.
 pub fn run(args: Args) -> Result<(), String> {
+    // Before loading the config, so that its unknown-key warnings are seen (on stderr).
+    init_logging();
     let config = effective_config(&args)?;
     if args.print_config {
         print!("{}", config.to_properties_text());
         return Ok(());
     }
-    init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -540,4 +540,13 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn shipped_sample_conf_parses_without_unknown_keys() {
+        let (c, unknown) =
+            BrokerConfig::from_properties(include_str!("../../conf/broker.conf")).unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        assert_eq!(c.broker_name, "broker-a");
+        assert_eq!(c.store.file_reserved_time, 48);
+    }
 }
