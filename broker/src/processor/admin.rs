@@ -1,9 +1,11 @@
 //! The admin codes `mqadmin` sends to a broker (Apache `AdminBrokerProcessor`): topics,
 //! subscription groups, broker config, connections, statistics and offset resets.
 //!
-//! Statistics bodies are in [`stats`], offset resets in [`reset_offset`]. Admin codes Apache
-//! serves that are not listed here fall through to the transport's REQUEST_CODE_NOT_SUPPORTED.
+//! Statistics bodies are in [`stats`], offset resets in [`reset_offset`], requests forwarded to a
+//! consumer in [`call_consumer`]. Admin codes Apache serves that are not listed here fall through
+//! to the transport's REQUEST_CODE_NOT_SUPPORTED.
 
+mod call_consumer;
 mod reset_offset;
 mod stats;
 
@@ -50,6 +52,8 @@ const CODES: &[RequestCode] = &[
     RequestCode::InvokeBrokerToResetOffset,
     RequestCode::QueryTopicConsumeByWho,
     RequestCode::QueryTopicsByConsumer,
+    RequestCode::GetConsumerRunningInfo,
+    RequestCode::ConsumeMessageDirectly,
 ];
 
 pub fn register(table: &mut Processors, state: Arc<BrokerState>) {
@@ -137,6 +141,8 @@ impl AdminProcessor {
             RequestCode::InvokeBrokerToResetOffset => self.reset_offset(request),
             RequestCode::QueryTopicConsumeByWho => self.topic_consumed_by(request),
             RequestCode::QueryTopicsByConsumer => self.topics_of_consumer(request),
+            RequestCode::GetConsumerRunningInfo => self.consumer_running_info(request).await,
+            RequestCode::ConsumeMessageDirectly => self.consume_message_directly(request).await,
             other => answer(
                 request,
                 ResponseCode::RequestCodeNotSupported,
