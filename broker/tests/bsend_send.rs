@@ -360,3 +360,51 @@ async fn view_of_a_missing_offset_is_system_error() {
     assert!(viewed.remark.as_deref().unwrap_or("").contains("123456789"));
     b.stop().await;
 }
+
+#[tokio::test]
+async fn transactional_half_message_goes_to_the_half_topic() {
+    let b = start_broker(|_| {}).await;
+    let mut header = send_header(
+        "TopicTx",
+        1,
+        &props(&[("TRAN_MSG", "true"), ("PGROUP", "PG_TEST")]),
+    );
+    header.sys_flag = 0x4; // PREPARED
+    let request = RemotingCommand::request(RequestCode::SendMessage)
+        .with_header(&header)
+        .with_body(b"half".to_vec());
+    let response = b.invoke(request).await;
+    assert_eq!(response.code, 0, "{response:?}");
+    let h: SendMessageResponseHeader = response.decode_header().unwrap();
+    let (_, offset) = decode_offset_msg_id(&h.msg_id).unwrap();
+    let viewed = b
+        .invoke(
+            RemotingCommand::request(RequestCode::ViewMessageById).with_header(
+                &ViewMessageRequestHeader {
+                    topic: None,
+                    offset,
+                },
+            ),
+        )
+        .await;
+    let msgs = decode_messages(&viewed.body.to_bytes(), true).unwrap();
+    assert_eq!(msgs[0].topic(), "RMQ_SYS_TRANS_HALF_TOPIC");
+    assert_eq!(msgs[0].record.queue_id, 0);
+    assert_eq!(msgs[0].record.sysflag & 0xC, 0);
+    assert_eq!(msgs[0].property("REAL_TOPIC"), Some("TopicTx"));
+    assert_eq!(msgs[0].property("REAL_QID"), Some("1"));
+    b.stop().await;
+
+    let b = start_broker(|c| c.reject_transaction_message = true).await;
+    let request = RemotingCommand::request(RequestCode::SendMessage)
+        .with_header(&header)
+        .with_body(b"half".to_vec());
+    let response = b.invoke(request).await;
+    assert_eq!(
+        response.code,
+        ResponseCode::NoPermission.as_i32(),
+        "{response:?}"
+    );
+    assert_region_and_trace(&response);
+    b.stop().await;
+}
