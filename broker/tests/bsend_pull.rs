@@ -101,6 +101,13 @@ async fn pull_returns_exactly_the_records_sent() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(&msgs[0].body()[..], b"body-3");
     assert_eq!(offsets_of(&r).next_begin_offset, 4);
+    // LITE_PULL_MESSAGE is served the same way.
+    let h = pull_header("G1", "TopicPull", 0, 4, FLAG_SUBSCRIPTION, "*", 0);
+    let lite = RemotingCommand::request(RequestCode::LitePullMessage).with_header(&h);
+    let r = b.invoke(lite).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let msgs = decode_messages(&r.body.to_bytes(), true).unwrap();
+    assert_eq!(&msgs[0].body()[..], b"body-4");
     b.stop().await;
 }
 

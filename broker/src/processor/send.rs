@@ -170,7 +170,7 @@ impl SendProcessor {
         } else {
             store.put_batch(&records).await
         };
-        Ok(self.answer(request, &records, result, queue_id, uniq_key))
+        Ok(self.answer(request, &header.topic, &records, result, queue_id, uniq_key))
     }
 
     /// Apache's `msgCheck`: permissions, topic name, the topic itself (auto-created when
@@ -545,6 +545,7 @@ impl SendProcessor {
     fn answer(
         &self,
         request: &RemotingCommand,
+        topic: &str,
         records: &[MessageRecord],
         result: PutResult,
         queue_id: i32,
@@ -601,11 +602,11 @@ impl SendProcessor {
                 );
             }
         };
-        self.state.metrics.record_messages_in(
-            &records[0].topic,
-            u64::from(result.msg_num),
-            result.wrote_bytes,
-        );
+        // Apache counts body bytes for `rocketmq_throughput_in`.
+        let body_bytes: usize = records.iter().map(|r| r.body.len()).sum();
+        self.state
+            .metrics
+            .record_messages_in(topic, u64::from(result.msg_num), body_bytes as u64);
         RemotingCommand::response_to(request, code).with_header(&SendMessageResponseHeader {
             msg_id: result.msg_id,
             queue_id,
