@@ -591,3 +591,18 @@ async fn a_closed_connection_frees_its_held_pull_slot() {
     assert_eq!(code, ResponseCode::PullNotFound.as_i32());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn unknown_group_without_auto_create_is_subscription_group_not_exist() {
+    let b = start_broker(|c| c.auto_create_subscription_group = false).await;
+    fill(&b, "TopicNoGroup", 1).await;
+    let h = pull_header("G_UNKNOWN", "TopicNoGroup", 0, 0, FLAG_SUBSCRIPTION, "*", 0);
+    let r = b.invoke(pull(&h)).await;
+    assert_eq!(
+        r.code,
+        ResponseCode::SubscriptionGroupNotExist.as_i32(),
+        "{r:?}"
+    );
+    assert!(r.remark.as_deref().unwrap_or("").contains("G_UNKNOWN"));
+    b.stop().await;
+}
