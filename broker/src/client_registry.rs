@@ -195,7 +195,10 @@ impl ClientRegistry {
         Self::with_expiry(DEFAULT_CHANNEL_EXPIRED_TIMEOUT, DEFAULT_SCAN_INTERVAL)
     }
 
-    pub fn with_expiry(channel_expired_timeout: Duration, scan_interval: Duration) -> ClientRegistry {
+    pub fn with_expiry(
+        channel_expired_timeout: Duration,
+        scan_interval: Duration,
+    ) -> ClientRegistry {
         Self {
             producers: Mutex::new(HashMap::new()),
             consumers: Mutex::new(HashMap::new()),
@@ -481,7 +484,10 @@ impl ClientRegistry {
 
     /// Live producer and consumer connections (counted per group membership), for runtime info.
     pub fn connection_counts(&self) -> (usize, usize) {
-        (self.producer_connection_count(), self.consumer_connection_count())
+        (
+            self.producer_connection_count(),
+            self.consumer_connection_count(),
+        )
     }
 
     /// Producer connections now (`rocketmq_producer_connections`).
@@ -491,7 +497,10 @@ impl ClientRegistry {
 
     /// Consumer connections now (`rocketmq_consumer_connections`).
     pub fn consumer_connection_count(&self) -> usize {
-        lock(&self.consumers).values().map(|g| g.channels.len()).sum()
+        lock(&self.consumers)
+            .values()
+            .map(|g| g.channels.len())
+            .sum()
     }
 }
 

@@ -71,8 +71,14 @@ async fn heartbeats_of_every_dialect_register_consumers_with_language_and_versio
     let tb = start_broker().await;
     let (java, cpp, go, admin) = (client(), client(), client(), client());
     for (c, hb) in [
-        (&java, heartbeat(JAVA_BODY, LanguageCode::Java, version::V5_3_3)),
-        (&cpp, heartbeat(CPP_BODY, LanguageCode::Cpp, version::V4_6_0)),
+        (
+            &java,
+            heartbeat(JAVA_BODY, LanguageCode::Java, version::V5_3_3),
+        ),
+        (
+            &cpp,
+            heartbeat(CPP_BODY, LanguageCode::Cpp, version::V4_6_0),
+        ),
         (&go, heartbeat(GO_BODY, LanguageCode::Go, version::V4_5_2)),
     ] {
         let r = call(c, &tb.addr, hb).await;
@@ -113,7 +119,9 @@ async fn heartbeats_of_every_dialect_register_consumers_with_language_and_versio
     assert_eq!(by_id("127.0.0.1@cpp1").version, version::V4_6_0);
     assert_eq!(by_id("127.0.0.1@go1").language, LanguageCode::Go);
     assert_eq!(by_id("127.0.0.1@java1").version, version::V5_3_3);
-    assert!(by_id("127.0.0.1@java1").client_addr.starts_with("127.0.0.1:"));
+    assert!(by_id("127.0.0.1@java1")
+        .client_addr
+        .starts_with("127.0.0.1:"));
     // Whatever dialect registered it last, the tag codes are Java hash codes.
     assert_eq!(conn.subscription_table["TopicT"].code_set, vec![2598919]);
 
@@ -148,7 +156,10 @@ async fn unknown_group_has_no_consumers_and_no_connections() {
     let admin = client();
     let r = call(&admin, &tb.addr, consumer_list("NOBODY")).await;
     assert_eq!(r.code, ResponseCode::SystemError.as_i32());
-    assert_eq!(r.remark.as_deref(), Some("no consumer for this group, NOBODY"));
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("no consumer for this group, NOBODY")
+    );
     let r = connections(&admin, &tb.addr, "NOBODY").await;
     assert_eq!(r.code, ResponseCode::ConsumerNotOnline.as_i32());
     let r = call(
@@ -164,7 +175,12 @@ async fn unknown_group_has_no_consumers_and_no_connections() {
     .await;
     assert_eq!(r.code, ResponseCode::SystemError.as_i32());
     // A heartbeat whose body is not JSON is refused, not a dropped connection.
-    let r = call(&admin, &tb.addr, heartbeat("{nope", LanguageCode::Java, 479)).await;
+    let r = call(
+        &admin,
+        &tb.addr,
+        heartbeat("{nope", LanguageCode::Java, 479),
+    )
+    .await;
     assert_eq!(r.code, ResponseCode::SystemError.as_i32());
     assert!(r.remark.unwrap().contains("HEART_BEAT"));
     tb.broker.shutdown().await.unwrap();
@@ -188,9 +204,10 @@ fn notified_client() -> (RemotingClient, mpsc::UnboundedReceiver<String>) {
 }
 
 fn group_body(client_id: &str) -> String {
-    JAVA_BODY
-        .replace("127.0.0.1@java1", client_id)
-        .replace(r#""producerDataSet":[{"groupName":"PGID"}]"#, r#""producerDataSet":[]"#)
+    JAVA_BODY.replace("127.0.0.1@java1", client_id).replace(
+        r#""producerDataSet":[{"groupName":"PGID"}]"#,
+        r#""producerDataSet":[]"#,
+    )
 }
 
 #[tokio::test]
@@ -201,17 +218,40 @@ async fn joining_notifies_members_and_leaving_by_close_or_unregister_removes_at_
     let third = client();
     let admin = client();
 
-    let r = call(&first, &tb.addr, heartbeat(&group_body("c1"), LanguageCode::Java, 479)).await;
+    let r = call(
+        &first,
+        &tb.addr,
+        heartbeat(&group_body("c1"), LanguageCode::Java, 479),
+    )
+    .await;
     assert_eq!(r.code, 0);
     // The group changed (first member): its member is told.
-    let note = tokio::time::timeout(TIMEOUT, first_notes.recv()).await.unwrap();
+    let note = tokio::time::timeout(TIMEOUT, first_notes.recv())
+        .await
+        .unwrap();
     assert_eq!(note.as_deref(), Some("GID"));
     // A repeated heartbeat changes nothing and notifies nobody.
-    call(&first, &tb.addr, heartbeat(&group_body("c1"), LanguageCode::Java, 479)).await;
+    call(
+        &first,
+        &tb.addr,
+        heartbeat(&group_body("c1"), LanguageCode::Java, 479),
+    )
+    .await;
 
-    call(&second, &tb.addr, heartbeat(&group_body("c2"), LanguageCode::Java, 479)).await;
-    let note = tokio::time::timeout(TIMEOUT, first_notes.recv()).await.unwrap();
-    assert_eq!(note.as_deref(), Some("GID"), "the first consumer is told about the second");
+    call(
+        &second,
+        &tb.addr,
+        heartbeat(&group_body("c2"), LanguageCode::Java, 479),
+    )
+    .await;
+    let note = tokio::time::timeout(TIMEOUT, first_notes.recv())
+        .await
+        .unwrap();
+    assert_eq!(
+        note.as_deref(),
+        Some("GID"),
+        "the first consumer is told about the second"
+    );
     assert_eq!(
         consumer_ids(&admin, &tb.addr, "GID").await.unwrap(),
         vec!["c1", "c2"]
@@ -223,11 +263,18 @@ async fn joining_notifies_members_and_leaving_by_close_or_unregister_removes_at_
         consumer_ids(&admin, &tb.addr, "GID").await == Some(vec!["c1".to_string()])
     })
     .await;
-    let note = tokio::time::timeout(TIMEOUT, first_notes.recv()).await.unwrap();
+    let note = tokio::time::timeout(TIMEOUT, first_notes.recv())
+        .await
+        .unwrap();
     assert_eq!(note.as_deref(), Some("GID"));
 
     // UNREGISTER_CLIENT removes a member at once.
-    call(&third, &tb.addr, heartbeat(&group_body("c3"), LanguageCode::Java, 479)).await;
+    call(
+        &third,
+        &tb.addr,
+        heartbeat(&group_body("c3"), LanguageCode::Java, 479),
+    )
+    .await;
     assert_eq!(
         consumer_ids(&admin, &tb.addr, "GID").await.unwrap(),
         vec!["c1", "c3"]

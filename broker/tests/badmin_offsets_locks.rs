@@ -80,7 +80,11 @@ async fn offsets_are_not_found_before_a_commit_and_returned_after() {
     create_group(&c, &tb.addr, "OffG").await;
 
     let r = call(&c, &tb.addr, query("OffG", "OffT", 1)).await;
-    assert_eq!(r.code, ResponseCode::QueryNotFound.as_i32(), "pitfall 10: 22, nothing else");
+    assert_eq!(
+        r.code,
+        ResponseCode::QueryNotFound.as_i32(),
+        "pitfall 10: 22, nothing else"
+    );
     assert!(r.ext("offset").is_none());
 
     let r = call(&c, &tb.addr, update("OffG", "OffT", 1, 42)).await;
@@ -89,7 +93,9 @@ async fn offsets_are_not_found_before_a_commit_and_returned_after() {
     assert_eq!(r.code, 0);
     assert_eq!(r.ext("offset"), Some("42"));
     assert_eq!(
-        r.decode_header::<QueryConsumerOffsetResponseHeader>().unwrap().offset,
+        r.decode_header::<QueryConsumerOffsetResponseHeader>()
+            .unwrap()
+            .offset,
         42
     );
 
@@ -98,7 +104,10 @@ async fn offsets_are_not_found_before_a_commit_and_returned_after() {
     oneway.mark_oneway();
     c.invoke_oneway(&tb.addr, oneway).await.unwrap();
     eventually("oneway offset stored", || async {
-        call(&c, &tb.addr, query("OffG", "OffT", 2)).await.ext("offset") == Some("7")
+        call(&c, &tb.addr, query("OffG", "OffT", 2))
+            .await
+            .ext("offset")
+            == Some("7")
     })
     .await;
 
@@ -127,7 +136,9 @@ async fn a_queue_still_holding_its_first_message_answers_zero_unless_told_not_to
     assert_eq!(r.code, 0);
     assert_eq!(r.ext("offset"), Some("0"));
     let mut no_zero = query("NewGroup", "ZeroT", 0);
-    no_zero.ext_fields.insert("setZeroIfNotFound".into(), "false".into());
+    no_zero
+        .ext_fields
+        .insert("setZeroIfNotFound".into(), "false".into());
     let r = call(&c, &tb.addr, no_zero).await;
     assert_eq!(r.code, ResponseCode::QueryNotFound.as_i32());
     tb.broker.shutdown().await.unwrap();
@@ -152,7 +163,11 @@ pub fn lock(client_id: &str, ids: &[i32]) -> RemotingCommand {
 pub async fn locked(c: &RemotingClient, addr: &str, client_id: &str, ids: &[i32]) -> Vec<i32> {
     let r = call(c, addr, lock(client_id, ids)).await;
     assert_eq!(r.code, 0, "{:?}", r.remark);
-    assert!(body_text(&r).starts_with("{\"lockOKMQSet\":["), "{}", body_text(&r));
+    assert!(
+        body_text(&r).starts_with("{\"lockOKMQSet\":["),
+        "{}",
+        body_text(&r)
+    );
     LockBatchResponseBody::decode(&r.body.to_bytes())
         .unwrap()
         .lock_ok_mq_set

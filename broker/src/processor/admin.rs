@@ -79,7 +79,10 @@ pub(crate) struct AdminProcessor {
 }
 
 /// A request whose header or body cannot be read (Java: `RemotingCommandException`).
-pub(crate) fn bad_request(request: &RemotingCommand, what: impl std::fmt::Display) -> RemotingCommand {
+pub(crate) fn bad_request(
+    request: &RemotingCommand,
+    what: impl std::fmt::Display,
+) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::SystemError).with_remark(what.to_string())
 }
 
@@ -119,7 +122,9 @@ impl AdminProcessor {
             RequestCode::UpdateAndCreateTopic => self.update_and_create_topic(request),
             RequestCode::DeleteTopicInBroker => self.delete_topic(request),
             RequestCode::GetAllTopicConfig => self.all_topic_config(request),
-            RequestCode::UpdateAndCreateSubscriptiongroup => self.update_subscription_group(request),
+            RequestCode::UpdateAndCreateSubscriptiongroup => {
+                self.update_subscription_group(request)
+            }
             RequestCode::GetAllSubscriptiongroupConfig => self.all_subscription_groups(request),
             RequestCode::DeleteSubscriptiongroup => self.delete_subscription_group(request),
             RequestCode::GetBrokerRuntimeInfo => self.runtime_info(request),
@@ -206,7 +211,11 @@ impl AdminProcessor {
         let h = header_or_answer!(request, DeleteTopicRequestHeader);
         let topic = h.topic.as_str();
         if topic.trim().is_empty() {
-            return answer(request, ResponseCode::InvalidParameter, "The specified topic is blank.");
+            return answer(
+                request,
+                ResponseCode::InvalidParameter,
+                "The specified topic is blank.",
+            );
         }
         if is_system_topic(topic) {
             return answer(
@@ -324,10 +333,24 @@ impl AdminProcessor {
         }
         let props = match Properties::decode(&body) {
             Ok(p) => p,
-            Err(e) => return answer(request, ResponseCode::SystemError, format!("string2Properties error: {e}")),
+            Err(e) => {
+                return answer(
+                    request,
+                    ResponseCode::SystemError,
+                    format!("string2Properties error: {e}"),
+                )
+            }
         };
-        if props.entries.keys().any(|k| CONFIG_BLACK_LIST.contains(&k.as_str())) {
-            return answer(request, ResponseCode::NoPermission, "Can not update config in black list.");
+        if props
+            .entries
+            .keys()
+            .any(|k| CONFIG_BLACK_LIST.contains(&k.as_str()))
+        {
+            return answer(
+                request,
+                ResponseCode::NoPermission,
+                "Can not update config in black list.",
+            );
         }
         let text = String::from_utf8_lossy(&body).into_owned();
         let unknown = match self.state.update_config(&text) {
@@ -403,7 +426,9 @@ fn apply_attributes(
                 return Err(format!("attribute {item} must be -key"));
             }
             if creating {
-                return Err(format!("only add attribute is supported while creating topic. key: {key}"));
+                return Err(format!(
+                    "only add attribute is supported while creating topic. key: {key}"
+                ));
             }
             attributes.remove(key);
         } else {
@@ -419,8 +444,12 @@ mod tests {
 
     #[test]
     fn attribute_modifications() {
-        let a = apply_attributes(BTreeMap::new(), Some("+queue.type=SimpleCQ,+message.type=NORMAL"), true)
-            .unwrap();
+        let a = apply_attributes(
+            BTreeMap::new(),
+            Some("+queue.type=SimpleCQ,+message.type=NORMAL"),
+            true,
+        )
+        .unwrap();
         assert_eq!(a.get("queue.type").map(String::as_str), Some("SimpleCQ"));
         assert_eq!(a.len(), 2);
         let b = apply_attributes(a.clone(), Some("-queue.type"), false).unwrap();

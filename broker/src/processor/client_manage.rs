@@ -96,7 +96,10 @@ impl ClientManageProcessor {
                 let old = prints.insert(consumer.group_name.clone(), data.heartbeat_fingerprint);
                 sub_changed |= old.is_some_and(|o| o != data.heartbeat_fingerprint);
             }
-            let Some(group) = state.subscription_groups.find_or_create(&consumer.group_name) else {
+            let Some(group) = state
+                .subscription_groups
+                .find_or_create(&consumer.group_name)
+            else {
                 tracing::warn!(
                     group = %consumer.group_name,
                     client = %data.client_id,
@@ -244,7 +247,11 @@ mod tests {
             resp.remark.as_deref(),
             Some("The broker does not support consumer to filter message by SQL92")
         );
-        let junk = RemotingCommand::request(RequestCode::CheckClientConfig).with_body(b"{".to_vec());
-        assert_eq!(check_client_config(&junk).code, ResponseCode::SystemError.as_i32());
+        let junk =
+            RemotingCommand::request(RequestCode::CheckClientConfig).with_body(b"{".to_vec());
+        assert_eq!(
+            check_client_config(&junk).code,
+            ResponseCode::SystemError.as_i32()
+        );
     }
 }

@@ -88,8 +88,9 @@ pub fn update_consumer_offset(
             .with_remark(format!("Topic {} not exist!", h.topic));
     }
     if h.queue_id < 0 {
-        return RemotingCommand::response_to(request, ResponseCode::InvalidParameter)
-            .with_remark(format!("queueId {} is negative, topic is {}", h.queue_id, h.topic));
+        return RemotingCommand::response_to(request, ResponseCode::InvalidParameter).with_remark(
+            format!("queueId {} is negative, topic is {}", h.queue_id, h.topic),
+        );
     }
     state.consumer_offsets.commit_offset(
         &channel.remote_addr().to_string(),

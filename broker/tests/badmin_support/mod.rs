@@ -29,7 +29,8 @@ pub async fn start_broker() -> TestBroker {
     c.listen_port = 0;
     c.namesrv_addr = None;
     c.metrics_exporter_type = "NONE".into();
-    c.set("storePathRootDir", dir.path().to_str().unwrap()).unwrap();
+    c.set("storePathRootDir", dir.path().to_str().unwrap())
+        .unwrap();
     c.set("mappedFileSizeCommitLog", "4194304").unwrap();
     c.set("mappedFileSizeConsumeQueue", "60000").unwrap();
     let broker = Broker::start(c).await.unwrap();
@@ -45,12 +46,20 @@ pub fn client() -> RemotingClient {
     RemotingClient::new(ClientConfig::default(), ProcessorTable::new())
 }
 
-pub async fn call(client: &RemotingClient, addr: &str, request: RemotingCommand) -> RemotingCommand {
+pub async fn call(
+    client: &RemotingClient,
+    addr: &str,
+    request: RemotingCommand,
+) -> RemotingCommand {
     client.invoke(addr, request, TIMEOUT).await.unwrap()
 }
 
 /// A request as a client of `language`/`version` sends it.
-pub fn as_client(mut request: RemotingCommand, language: LanguageCode, version: i32) -> RemotingCommand {
+pub fn as_client(
+    mut request: RemotingCommand,
+    language: LanguageCode,
+    version: i32,
+) -> RemotingCommand {
     request.language = language;
     request.version = version;
     request

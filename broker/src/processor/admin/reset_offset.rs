@@ -27,7 +27,9 @@ impl AdminProcessor {
             return answer(
                 request,
                 ResponseCode::TopicNotExist,
-                format!("[reset-offset] reset offset failed, no topic in this broker. topic={topic}"),
+                format!(
+                    "[reset-offset] reset offset failed, no topic in this broker. topic={topic}"
+                ),
             );
         };
         if !state.subscription_groups.contains(group) {
@@ -59,7 +61,9 @@ impl AdminProcessor {
                             return answer(
                                 request,
                                 ResponseCode::SystemError,
-                                format!("Target offset {o} not in consume queue range [{min}-{max}]"),
+                                format!(
+                                    "Target offset {o} not in consume queue range [{min}-{max}]"
+                                ),
                             );
                         }
                         o
@@ -124,7 +128,13 @@ impl AdminProcessor {
                 }
             }
         }
-        tracing::info!(topic, group, queues = offsets.len(), notified, "consumer offsets reset");
+        tracing::info!(
+            topic,
+            group,
+            queues = offsets.len(),
+            notified,
+            "consumer offsets reset"
+        );
         RemotingCommand::response_to(request, ResponseCode::Success).with_body(body.encode())
     }
 }

@@ -206,10 +206,22 @@ impl AdminProcessor {
         put("brokerActive", config.is_master().to_string());
         {
             let daily = &self.runtime.lock().daily;
-            put("msgPutTotalYesterdayMorning", daily.put_yesterday_morning.to_string());
-            put("msgPutTotalTodayMorning", daily.put_today_morning.to_string());
-            put("msgGetTotalYesterdayMorning", daily.get_yesterday_morning.to_string());
-            put("msgGetTotalTodayMorning", daily.get_today_morning.to_string());
+            put(
+                "msgPutTotalYesterdayMorning",
+                daily.put_yesterday_morning.to_string(),
+            );
+            put(
+                "msgPutTotalTodayMorning",
+                daily.put_today_morning.to_string(),
+            );
+            put(
+                "msgGetTotalYesterdayMorning",
+                daily.get_yesterday_morning.to_string(),
+            );
+            put(
+                "msgGetTotalTodayMorning",
+                daily.get_today_morning.to_string(),
+            );
         }
         put("msgPutTotalTodayNow", stats.puts.to_string());
         put("msgGetTotalTodayNow", stats.got_messages.to_string());
@@ -218,7 +230,10 @@ impl AdminProcessor {
         put("getTotalTps", self.runtime.tps(|s| s.get_requests));
         // Sends wait in the flow-control queue; pulls are never queued (held pulls are not
         // waiting for a worker), so their queue is always empty.
-        put("sendThreadPoolQueueSize", state.send_flow_control.queued().to_string());
+        put(
+            "sendThreadPoolQueueSize",
+            state.send_flow_control.queued().to_string(),
+        );
         put(
             "sendThreadPoolQueueCapacity",
             config.send_thread_pool_queue_capacity.to_string(),
@@ -227,7 +242,10 @@ impl AdminProcessor {
         put("pullThreadPoolQueueSize", "0".to_string());
         put("pullThreadPoolQueueHeadWaitTimeMills", "0".to_string());
         put("pageCacheLockTimeMills", "0".to_string());
-        put("earliestMessageTimeStamp", earliest_message_time(store).to_string());
+        put(
+            "earliestMessageTimeStamp",
+            earliest_message_time(store).to_string(),
+        );
         put(
             "commitLogDiskRatio",
             disk_ratio(&store.config.commit_log_dir()),
@@ -236,9 +254,18 @@ impl AdminProcessor {
             "consumeQueueDiskRatio",
             disk_ratio(&store.config.consume_queue_dir()),
         );
-        put("commitLogMinOffset", stats.commit_log_min_offset.to_string());
-        put("commitLogMaxOffset", stats.commit_log_max_offset.to_string());
-        put("dispatchBehindBytes", stats.dispatch_behind_bytes.to_string());
+        put(
+            "commitLogMinOffset",
+            stats.commit_log_min_offset.to_string(),
+        );
+        put(
+            "commitLogMaxOffset",
+            stats.commit_log_max_offset.to_string(),
+        );
+        put(
+            "dispatchBehindBytes",
+            stats.dispatch_behind_bytes.to_string(),
+        );
         put(
             "remainHowManyDataToFlush",
             human_bytes(
@@ -322,7 +349,11 @@ impl AdminProcessor {
         } else {
             let mut topics: BTreeSet<String> = match h.topic.as_deref().map(str::trim) {
                 Some(t) if !t.is_empty() => [t.to_string()].into(),
-                _ => state.consumer_offsets.topics_of_group(group).into_iter().collect(),
+                _ => state
+                    .consumer_offsets
+                    .topics_of_group(group)
+                    .into_iter()
+                    .collect(),
             };
             // Like Apache: when the group is online, only the topics it subscribes to count.
             let subscribed = state.clients.subscribed_topics(group);
