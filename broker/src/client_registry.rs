@@ -409,6 +409,11 @@ impl ClientRegistry {
             .and_then(|g| g.subscriptions.get(topic).cloned())
     }
 
+    /// The message model of a consumer group with live members (cheap: no copy of the group).
+    pub fn consumer_message_model(&self, group: &str) -> Option<MessageModel> {
+        lock(&self.consumers).get(group).map(|g| g.message_model)
+    }
+
     /// A copy of a consumer group's state, if it has live members.
     pub fn consumer_group(&self, group: &str) -> Option<ConsumerGroupInfo> {
         lock(&self.consumers).get(group).cloned()

@@ -341,3 +341,89 @@ async fn check_client_config_accepts_tags_and_refuses_sql92() {
     );
     tb.broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn without_auto_created_groups_only_known_groups_register() {
+    let tb = start_broker_with(|c| c.auto_create_subscription_group = false).await;
+    let (consumer, admin) = (client(), client());
+    let r = call(
+        &consumer,
+        &tb.addr,
+        heartbeat(JAVA_BODY, LanguageCode::Java, 479),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+    // The consumer of an unknown group is ignored; its producer group is not.
+    assert_eq!(consumer_ids(&admin, &tb.addr, "GID").await, None);
+    assert!(!tb.broker.state().subscription_groups.contains("GID"));
+    let r = call(
+        &admin,
+        &tb.addr,
+        RemotingCommand::request(RequestCode::GetProducerConnectionList).with_header(
+            &GetProducerConnectionListRequestHeader {
+                producer_group: "PGID".into(),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(r.code, 0);
+
+    let created = call(
+        &admin,
+        &tb.addr,
+        RemotingCommand::request(RequestCode::UpdateAndCreateSubscriptiongroup)
+            .with_body(br#"{"groupName":"GID"}"#.to_vec()),
+    )
+    .await;
+    assert_eq!(created.code, 0);
+    call(
+        &consumer,
+        &tb.addr,
+        heartbeat(JAVA_BODY, LanguageCode::Java, 479),
+    )
+    .await;
+    assert_eq!(
+        consumer_ids(&admin, &tb.addr, "GID").await.unwrap(),
+        vec!["127.0.0.1@java1"]
+    );
+    tb.broker.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn fingerprint_heartbeats_report_subscription_changes_and_keep_subscriptions_without_sub() {
+    let tb = start_broker().await;
+    let (consumer, admin) = (client(), client());
+    let v2 = |fingerprint: i32, without_sub: bool| {
+        let body = JAVA_BODY.replace(
+            "\"heartbeatFingerprint\":0",
+            &format!("\"heartbeatFingerprint\":{fingerprint},\"withoutSub\":{without_sub}"),
+        );
+        heartbeat(&body, LanguageCode::Java, 479)
+    };
+    let r = call(&consumer, &tb.addr, v2(11, false)).await;
+    assert_eq!(r.ext("IS_SUB_CHANGE"), Some("false"));
+    // Same fingerprint, subscriptions left out: nothing changed, the subscription stays.
+    let no_subs = |fingerprint: i32| {
+        let body = JAVA_BODY
+            .replace(
+                "\"heartbeatFingerprint\":0",
+                &format!("\"heartbeatFingerprint\":{fingerprint},\"withoutSub\":true"),
+            )
+            .replace(
+                r#""subscriptionDataSet":[{"classFilterMode":false,"codeSet":[2598919],"expressionType":"TAG","subString":"TagA","subVersion":1700000000000,"tagsSet":["TagA"],"topic":"TopicT"}]"#,
+                r#""subscriptionDataSet":[]"#,
+            );
+        heartbeat(&body, LanguageCode::Java, 479)
+    };
+    let r = call(&consumer, &tb.addr, no_subs(11)).await;
+    assert_eq!(r.ext("IS_SUB_CHANGE"), Some("false"));
+    let conn =
+        ConsumerConnection::decode(&connections(&admin, &tb.addr, "GID").await.body.to_bytes())
+            .unwrap();
+    assert!(conn.subscription_table.contains_key("TopicT"));
+    // A new fingerprint tells the client to send its subscriptions again.
+    let r = call(&consumer, &tb.addr, v2(12, false)).await;
+    assert_eq!(r.ext("IS_SUB_CHANGE"), Some("true"));
+    tb.broker.shutdown().await.unwrap();
+}

@@ -22,17 +22,25 @@ pub struct TestBroker {
 
 /// A broker named `broker-a` in a temporary store, without NameServers or metrics endpoint.
 pub async fn start_broker() -> TestBroker {
+    start_broker_with(|_| {}).await
+}
+
+/// [`start_broker`] with some config changed first.
+pub async fn start_broker_with(adjust: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = BrokerConfig::default();
-    c.broker_name = "broker-a".into();
-    c.broker_ip1 = "127.0.0.1".into();
-    c.listen_port = 0;
-    c.namesrv_addr = None;
-    c.metrics_exporter_type = "NONE".into();
+    let mut c = BrokerConfig {
+        broker_name: "broker-a".into(),
+        broker_ip1: "127.0.0.1".into(),
+        listen_port: 0,
+        namesrv_addr: None,
+        metrics_exporter_type: "NONE".into(),
+        ..Default::default()
+    };
     c.set("storePathRootDir", dir.path().to_str().unwrap())
         .unwrap();
     c.set("mappedFileSizeCommitLog", "4194304").unwrap();
     c.set("mappedFileSizeConsumeQueue", "60000").unwrap();
+    adjust(&mut c);
     let broker = Broker::start(c).await.unwrap();
     let addr = format!("127.0.0.1:{}", broker.local_addr().port());
     TestBroker {
