@@ -91,9 +91,9 @@ impl LongPolling {
 
 impl HoldSlot {
     /// Waits until `topic`/`queue_id` holds a message at `offset`, `hold` passes, or `closed`
-    /// resolves. The slot is released when this returns.
+    /// resolves. The slot stays taken until it is dropped, so a pull may wait several times.
     pub async fn wait(
-        self,
+        &self,
         store: &MessageStore,
         topic: &str,
         queue_id: i32,

@@ -101,6 +101,13 @@ async fn pull_returns_exactly_the_records_sent() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(&msgs[0].body()[..], b"body-3");
     assert_eq!(offsets_of(&r).next_begin_offset, 4);
+    // LITE_PULL_MESSAGE is served the same way.
+    let h = pull_header("G1", "TopicPull", 0, 4, FLAG_SUBSCRIPTION, "*", 0);
+    let lite = RemotingCommand::request(RequestCode::LitePullMessage).with_header(&h);
+    let r = b.invoke(lite).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let msgs = decode_messages(&r.body.to_bytes(), true).unwrap();
+    assert_eq!(&msgs[0].body()[..], b"body-4");
     b.stop().await;
 }
 
@@ -445,5 +452,157 @@ async fn offset_queries_answer_min_max_time_and_earliest() {
             .offset,
         3
     );
+    b.stop().await;
+}
+
+fn heartbeat(group: &str, topic: &str, expression: &str, sub_version: i64) -> RemotingCommand {
+    use sluice_remoting::body::heartbeat::{ConsumerData, HeartbeatData, SubscriptionData};
+    use sluice_remoting::body::JsonBody;
+    let data = HeartbeatData {
+        client_id: "127.0.0.1@bsend-test".into(),
+        consumer_data_set: vec![ConsumerData {
+            group_name: group.into(),
+            subscription_data_set: vec![SubscriptionData::by_tags(topic, expression, sub_version)],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    RemotingCommand::request(RequestCode::HeartBeat).with_body(data.encode())
+}
+
+#[tokio::test]
+async fn pull_uses_the_subscription_registered_by_heartbeat() {
+    let b = start_broker(|_| {}).await;
+    fill(&b, "TopicHb", 4).await;
+    let r = b.invoke(heartbeat("G_HB", "TopicHb", "TagA", 10)).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    // Java push consumers do not send their subscription on pull (pitfall 6).
+    let mut h = pull_header("G_HB", "TopicHb", 0, 0, FLAG_SUSPEND, "", 1000);
+    h.subscription = None;
+    h.sub_version = 10;
+    let r = b.invoke(pull(&h)).await;
+    assert_eq!(r.code, 0, "{r:?}");
+    let msgs = decode_messages(&r.body.to_bytes(), true).unwrap();
+    let bodies: Vec<_> = msgs.iter().map(|m| m.body().to_vec()).collect();
+    assert_eq!(bodies, vec![b"body-0".to_vec(), b"body-2".to_vec()]);
+    // A client that subscribed again more recently than the broker knows.
+    h.sub_version = 11;
+    let r = b.invoke(pull(&h)).await;
+    assert_eq!(
+        r.code,
+        ResponseCode::SubscriptionNotLatest.as_i32(),
+        "{r:?}"
+    );
+    // A topic the group never subscribed.
+    fill(&b, "TopicOther", 1).await;
+    let mut h = pull_header("G_HB", "TopicOther", 0, 0, 0, "", 0);
+    h.subscription = None;
+    let r = b.invoke(pull(&h)).await;
+    assert_eq!(r.code, ResponseCode::SubscriptionNotExist.as_i32(), "{r:?}");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn held_tag_pull_ignores_other_tags_and_wakes_on_its_own() {
+    let b = start_broker(|_| {}).await;
+    fill(&b, "TopicHoldTag", 2).await;
+    let h = pull_header(
+        "G_HT",
+        "TopicHoldTag",
+        0,
+        2,
+        FLAG_SUBSCRIPTION | FLAG_SUSPEND,
+        "TagA",
+        20_000,
+    );
+    let client = b.client.clone();
+    let addr = b.addr.clone();
+    let held = tokio::spawn(async move { client.invoke(&addr, pull(&h), TIMEOUT).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = b
+        .invoke(send_v1(
+            "TopicHoldTag",
+            0,
+            &props(&[("TAGS", "TagB")]),
+            b"other",
+        ))
+        .await;
+    assert_eq!(r.code, 0);
+    wait_max_offset(&b, "TopicHoldTag", 0, 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !held.is_finished(),
+        "a TagB message must not answer a TagA pull"
+    );
+    let r = b
+        .invoke(send_v1(
+            "TopicHoldTag",
+            0,
+            &props(&[("TAGS", "TagA")]),
+            b"mine",
+        ))
+        .await;
+    assert_eq!(r.code, 0);
+    let r = held.await.unwrap().expect("held pull answered");
+    assert_eq!(r.code, 0, "{r:?}");
+    let msgs = decode_messages(&r.body.to_bytes(), true).unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(&msgs[0].body()[..], b"mine");
+    assert_eq!(offsets_of(&r).next_begin_offset, 4);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_closed_connection_frees_its_held_pull_slot() {
+    use sluice_remoting::net::{ClientConfig, ProcessorTable, RemotingClient};
+    let b = start_broker(|c| c.max_hold_pull_requests = 1).await;
+    fill(&b, "TopicClose", 1).await;
+    let h = pull_header(
+        "G_C",
+        "TopicClose",
+        0,
+        1,
+        FLAG_SUBSCRIPTION | FLAG_SUSPEND,
+        "*",
+        20_000,
+    );
+    let other = RemotingClient::new(ClientConfig::default(), ProcessorTable::new());
+    let (o, addr, h1) = (other.clone(), b.addr.clone(), h.clone());
+    let held = tokio::spawn(async move { o.invoke(&addr, pull(&h1), TIMEOUT).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let busy = b.invoke(pull(&h)).await;
+    assert_eq!(busy.code, ResponseCode::SystemBusy.as_i32(), "{busy:?}");
+    other.close_all();
+    assert!(
+        held.await.unwrap().is_err(),
+        "the closed client gets no answer"
+    );
+    // The broker notices the close and releases the slot: a new pull may be held again.
+    let mut short = h.clone();
+    short.suspend_timeout_millis = 50;
+    let mut code = ResponseCode::SystemBusy.as_i32();
+    for _ in 0..200 {
+        code = b.invoke(pull(&short)).await.code;
+        if code != ResponseCode::SystemBusy.as_i32() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(code, ResponseCode::PullNotFound.as_i32());
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_group_without_auto_create_is_subscription_group_not_exist() {
+    let b = start_broker(|c| c.auto_create_subscription_group = false).await;
+    fill(&b, "TopicNoGroup", 1).await;
+    let h = pull_header("G_UNKNOWN", "TopicNoGroup", 0, 0, FLAG_SUBSCRIPTION, "*", 0);
+    let r = b.invoke(pull(&h)).await;
+    assert_eq!(
+        r.code,
+        ResponseCode::SubscriptionGroupNotExist.as_i32(),
+        "{r:?}"
+    );
+    assert!(r.remark.as_deref().unwrap_or("").contains("G_UNKNOWN"));
     b.stop().await;
 }

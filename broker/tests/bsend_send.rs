@@ -360,3 +360,104 @@ async fn view_of_a_missing_offset_is_system_error() {
     assert!(viewed.remark.as_deref().unwrap_or("").contains("123456789"));
     b.stop().await;
 }
+
+#[tokio::test]
+async fn transactional_half_message_goes_to_the_half_topic() {
+    let b = start_broker(|_| {}).await;
+    let mut header = send_header(
+        "TopicTx",
+        1,
+        &props(&[("TRAN_MSG", "true"), ("PGROUP", "PG_TEST")]),
+    );
+    header.sys_flag = 0x4; // PREPARED
+    let request = RemotingCommand::request(RequestCode::SendMessage)
+        .with_header(&header)
+        .with_body(b"half".to_vec());
+    let response = b.invoke(request).await;
+    assert_eq!(response.code, 0, "{response:?}");
+    let h: SendMessageResponseHeader = response.decode_header().unwrap();
+    let (_, offset) = decode_offset_msg_id(&h.msg_id).unwrap();
+    let viewed = b
+        .invoke(
+            RemotingCommand::request(RequestCode::ViewMessageById).with_header(
+                &ViewMessageRequestHeader {
+                    topic: None,
+                    offset,
+                },
+            ),
+        )
+        .await;
+    let msgs = decode_messages(&viewed.body.to_bytes(), true).unwrap();
+    assert_eq!(msgs[0].topic(), "RMQ_SYS_TRANS_HALF_TOPIC");
+    assert_eq!(msgs[0].record.queue_id, 0);
+    assert_eq!(msgs[0].record.sysflag & 0xC, 0);
+    assert_eq!(msgs[0].property("REAL_TOPIC"), Some("TopicTx"));
+    assert_eq!(msgs[0].property("REAL_QID"), Some("1"));
+    b.stop().await;
+
+    let b = start_broker(|c| c.reject_transaction_message = true).await;
+    let request = RemotingCommand::request(RequestCode::SendMessage)
+        .with_header(&header)
+        .with_body(b"half".to_vec());
+    let response = b.invoke(request).await;
+    assert_eq!(
+        response.code,
+        ResponseCode::NoPermission.as_i32(),
+        "{response:?}"
+    );
+    assert_region_and_trace(&response);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn auto_created_topic_takes_the_producer_queue_count_and_sends_are_counted() {
+    let b = start_broker(|_| {}).await;
+    let state = b.broker.state().clone();
+    assert!(state.topics.get("TopicAuto").is_none());
+    let response = b.invoke(send_v2("TopicAuto", 0, "", b"12345")).await;
+    assert_eq!(response.code, 0, "{response:?}");
+    let created = state.topics.get("TopicAuto").expect("created on send");
+    // min(producer's defaultTopicQueueNums 4, TBW102's 8), permission without INHERIT.
+    assert_eq!(created.write_queue_nums, 4);
+    assert_eq!(created.read_queue_nums, 4);
+    assert_eq!(created.perm, 6);
+    b.invoke(send_v2("TopicAuto", 1, "", b"678")).await;
+    let counters = state.metrics.topics.get("TopicAuto").expect("counted");
+    use std::sync::atomic::Ordering;
+    assert_eq!(counters.messages_in.load(Ordering::Relaxed), 2);
+    assert_eq!(counters.bytes_in.load(Ordering::Relaxed), 8);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn multi_tag_topic_sets_the_multi_tags_sysflag() {
+    use sluice_remoting::body::{TopicConfig, TopicFilterType};
+    let b = start_broker(|_| {}).await;
+    b.broker
+        .state()
+        .topics
+        .update(TopicConfig {
+            topic_filter_type: TopicFilterType::MultiTag,
+            read_queue_nums: 2,
+            write_queue_nums: 2,
+            ..TopicConfig::new("TopicMulti")
+        })
+        .expect("topic created");
+    let response = b.invoke(send_v1("TopicMulti", 0, "", b"x")).await;
+    assert_eq!(response.code, 0, "{response:?}");
+    let h: SendMessageResponseHeader = response.decode_header().unwrap();
+    let (_, offset) = decode_offset_msg_id(&h.msg_id).unwrap();
+    let viewed = b
+        .invoke(
+            RemotingCommand::request(RequestCode::ViewMessageById).with_header(
+                &ViewMessageRequestHeader {
+                    topic: None,
+                    offset,
+                },
+            ),
+        )
+        .await;
+    let msgs = decode_messages(&viewed.body.to_bytes(), true).unwrap();
+    assert_eq!(msgs[0].record.sysflag & 0x2, 0x2);
+    b.stop().await;
+}

@@ -9,6 +9,8 @@
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use sluice_remoting::body::heartbeat::SubscriptionData;
 use sluice_remoting::body::SubscriptionGroupConfig;
 use sluice_remoting::header::{PullMessageRequestHeader, PullMessageResponseHeader};
@@ -63,7 +65,8 @@ struct Admitted {
 
 /// What one pass over the store decided.
 enum Pass {
-    Answer(RemotingCommand),
+    /// The response, and the queue's max offset when it was read.
+    Answer(RemotingCommand, u64),
     /// Nothing new and the request may be held.
     Hold,
 }
@@ -152,7 +155,7 @@ impl PullProcessor {
             Err(response) => return Some(response),
         };
         match self.pass(channel, request, &admitted, true) {
-            Pass::Answer(response) => Some(response),
+            Pass::Answer(response, _) => Some(response),
             Pass::Hold => self.hold(channel, request, &admitted).await,
         }
     }
@@ -185,27 +188,46 @@ impl PullProcessor {
             header.suspend_timeout_millis,
             short_polling,
         );
-        let wake = slot
-            .wait(
-                &self.state.store,
-                &header.topic,
-                header.queue_id,
-                header.queue_offset.max(0) as u64,
-                hold,
-                channel.closed(),
-            )
-            .await;
-        if wake == Wake::ChannelClosed {
-            return None;
-        }
-        match self.pass(channel, request, admitted, false) {
-            Pass::Answer(response) => Some(response),
-            // Not reachable (suspension is off), but answer rather than hold twice.
-            Pass::Hold => Some(refuse(
-                request,
-                ResponseCode::PullNotFound,
-                "OFFSET_FOUND_NULL",
-            )),
+        let deadline = Instant::now() + hold;
+        let mut wait_from = header.queue_offset.max(0) as u64;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wake = slot
+                .wait(
+                    &self.state.store,
+                    &header.topic,
+                    header.queue_id,
+                    wait_from,
+                    left,
+                    channel.closed(),
+                )
+                .await;
+            if wake == Wake::ChannelClosed {
+                return None;
+            }
+            let (response, max_offset) = match self.pass(channel, request, admitted, false) {
+                Pass::Answer(response, max_offset) => (response, max_offset),
+                // Not reachable (suspension is off), but answer rather than hold twice.
+                Pass::Hold => {
+                    return Some(refuse(
+                        request,
+                        ResponseCode::PullNotFound,
+                        "OFFSET_FOUND_NULL",
+                    ))
+                }
+            };
+            // Woken by messages the subscription filters out: keep holding for a matching
+            // one, as Apache only wakes a held pull when the new message's tag code matches.
+            let unmatched = response.code == ResponseCode::PullRetryImmediately.as_i32();
+            if wake == Wake::NewMessage
+                && unmatched
+                && max_offset > wait_from
+                && Instant::now() < deadline
+            {
+                wait_from = max_offset;
+                continue;
+            }
+            return Some(response);
         }
     }
 
@@ -418,6 +440,7 @@ impl PullProcessor {
             group_sys_flag: Some(admitted.group_sys_flag),
             forbidden_type: None,
         };
+        let max_offset = result.max_offset;
         let mut response = RemotingCommand::response_to(request, code)
             .with_header(&response_header)
             .with_remark(status_name(result.status));
@@ -430,7 +453,7 @@ impl PullProcessor {
             );
             response.body = Body::from_parts(result.records);
         }
-        Pass::Answer(response)
+        Pass::Answer(response, max_offset)
     }
 }
 

@@ -30,7 +30,7 @@ use super::Processors;
 use crate::state::BrokerState;
 use crate::topic_config::{
     self, dlq_topic, is_not_allowed_send_topic, validate_topic_name, DLQ_GROUP_TOPIC_PREFIX,
-    PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX, SCHEDULE_TOPIC,
+    PERM_READ, PERM_WRITE, RETRY_GROUP_TOPIC_PREFIX, SCHEDULE_TOPIC, TRANS_HALF_TOPIC,
 };
 
 /// Region reported in `MSG_REGION` (Apache `regionId` default).
@@ -79,6 +79,14 @@ pub struct SendProcessor {
 
 /// A send that cannot go on: the response to answer with.
 type Refused = RemotingCommand;
+
+/// The DELAY property's level (0 when absent or not a number).
+fn delay_level(props: &Properties) -> i32 {
+    props
+        .get(property::DELAY)
+        .and_then(|d| d.trim().parse::<i32>().ok())
+        .unwrap_or(0)
+}
 
 fn refuse(request: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> Refused {
     RemotingCommand::response_to(request, code).with_remark(remark)
@@ -162,7 +170,7 @@ impl SendProcessor {
         } else {
             store.put_batch(&records).await
         };
-        Ok(self.answer(request, &records, result, queue_id, uniq_key))
+        Ok(self.answer(request, &header.topic, &records, result, queue_id, uniq_key))
     }
 
     /// Apache's `msgCheck`: permissions, topic name, the topic itself (auto-created when
@@ -304,8 +312,33 @@ impl SendProcessor {
             sys_flag |= sysflag::MULTI_TAGS;
         }
         let uniq = self.ensure_uniq_key(&mut props);
-        props.insert(property::CLUSTER, &self.state.config().broker_cluster_name);
-        if matches!(
+        let config = self.state.config();
+        props.insert(property::CLUSTER, &config.broker_cluster_name);
+        let reconsume_times = header.reconsume_times.unwrap_or(0);
+        // Old clients (< 4.6.1) resend retried transactional messages with TRAN_MSG still set.
+        let half = props
+            .get(property::TRAN_MSG)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            && !(reconsume_times > 0 && delay_level(&props) > 0);
+        if half {
+            if config.reject_transaction_message {
+                return Err(refuse(
+                    request,
+                    ResponseCode::NoPermission,
+                    format!(
+                        "the broker[{}] sending transaction message is forbidden",
+                        config.broker_ip1
+                    ),
+                ));
+            }
+            // Stored as Apache's transactional service stores a half message: in the half
+            // topic's only queue, invisible to consumers until END_TRANSACTION commits it.
+            props.insert(property::REAL_TOPIC, topic.as_str());
+            props.insert(property::REAL_QID, queue_id.to_string());
+            sys_flag = sysflag::reset_transaction(sys_flag, sysflag::TRANSACTION_NOT);
+            topic = TRANS_HALF_TOPIC.to_owned();
+            queue_id = 0;
+        } else if matches!(
             sysflag::transaction_type(sys_flag),
             sysflag::TRANSACTION_NOT | sysflag::TRANSACTION_COMMIT
         ) {
@@ -320,7 +353,7 @@ impl SendProcessor {
             born_timestamp: header.born_timestamp,
             born_host: channel.remote_addr(),
             store_host: self.store_host,
-            reconsume_times: header.reconsume_times.unwrap_or(0),
+            reconsume_times,
             body,
             topic,
             properties,
@@ -386,11 +419,7 @@ impl SendProcessor {
                     props.insert(name, value);
                 }
             }
-            if props
-                .get(property::DELAY)
-                .and_then(|d| d.parse::<i32>().ok())
-                .is_some_and(|level| level > 0)
-            {
+            if delay_level(&props) > 0 {
                 return Err(refuse(
                     request,
                     ResponseCode::MessageIllegal,
@@ -489,13 +518,10 @@ impl SendProcessor {
     /// DELAY level > 0: store in `SCHEDULE_TOPIC_XXXX`, queue level−1 (level clamped to the
     /// configured levels), remembering the real topic and queue in REAL_TOPIC / REAL_QID.
     fn schedule_if_delayed(&self, topic: &mut String, queue_id: &mut i32, props: &mut Properties) {
-        let Some(level) = props
-            .get(property::DELAY)
-            .and_then(|d| d.trim().parse::<i32>().ok())
-            .filter(|l| *l > 0)
-        else {
+        let level = delay_level(props);
+        if level <= 0 {
             return;
-        };
+        }
         let max_level = self
             .state
             .store
@@ -519,6 +545,7 @@ impl SendProcessor {
     fn answer(
         &self,
         request: &RemotingCommand,
+        topic: &str,
         records: &[MessageRecord],
         result: PutResult,
         queue_id: i32,
@@ -575,11 +602,11 @@ impl SendProcessor {
                 );
             }
         };
-        self.state.metrics.record_messages_in(
-            &records[0].topic,
-            u64::from(result.msg_num),
-            result.wrote_bytes,
-        );
+        // Apache counts body bytes for `rocketmq_throughput_in`.
+        let body_bytes: usize = records.iter().map(|r| r.body.len()).sum();
+        self.state
+            .metrics
+            .record_messages_in(topic, u64::from(result.msg_num), body_bytes as u64);
         RemotingCommand::response_to(request, code).with_header(&SendMessageResponseHeader {
             msg_id: result.msg_id,
             queue_id,
