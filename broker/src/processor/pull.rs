@@ -407,7 +407,6 @@ impl PullProcessor {
         };
         let code = response_code(result.status, header.queue_offset);
         let offsets = &self.state.consumer_offsets;
-        let client = channel.remote_addr().to_string();
         offsets.commit_pull_offset(
             &header.consumer_group,
             &header.topic,
@@ -419,7 +418,7 @@ impl PullProcessor {
             && self.state.config().is_master()
         {
             offsets.commit_offset(
-                &client,
+                &channel.remote_addr().to_string(),
                 &header.consumer_group,
                 &header.topic,
                 header.queue_id,
