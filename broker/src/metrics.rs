@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use sluice_remoting::{RequestCode, ResponseCode};
 
 /// Per-topic producer-side counters.
 #[derive(Default, Debug)]
@@ -26,7 +27,7 @@ pub struct ConsumeCounters {
 }
 
 /// Upper bounds (ms) of the `rocketmq_rpc_latency` histogram buckets (Apache's RPC latency view).
-pub const RPC_LATENCY_BUCKETS_MS: [u64; 8] = [1, 3, 5, 7, 10, 100, 1000, 3000];
+pub const RPC_LATENCY_BUCKETS_MS: [u64; 9] = [1, 3, 5, 7, 10, 100, 1000, 2000, 3000];
 
 /// A fixed-bucket latency histogram.
 #[derive(Default, Debug)]
@@ -137,6 +138,19 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// Apache labels RPCs with the lower-cased constant name (`send_message`), else the number.
+fn request_code_desc(code: i32) -> String {
+    RequestCode::from_i32(code)
+        .map(|c| c.name().to_ascii_lowercase())
+        .unwrap_or_else(|| code.to_string())
+}
+
+fn response_code_desc(code: i32) -> String {
+    ResponseCode::from_i32(code)
+        .map(|c| c.name().to_ascii_lowercase())
+        .unwrap_or_else(|| code.to_string())
 }
 
 /// Renders every metric in the Prometheus text exposition format (version 0.0.4).
@@ -258,7 +272,13 @@ pub fn render(metrics: &BrokerMetrics, gauges: &Gauges, node: &NodeLabels) -> St
     ];
     for (name, help, value) in gauge_lines {
         header(&mut out, name, "gauge", help);
-        let _ = writeln!(out, "{name}{{{base}}} {value}");
+        // Apache's store gauges carry where the data lives.
+        let extra = if name.starts_with("rocketmq_storage_") {
+            ",storage_type=\"local\",storage_medium=\"disk\""
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "{name}{{{base}{extra}}} {value}");
     }
     header(
         &mut out,
@@ -280,7 +300,9 @@ pub fn render(metrics: &BrokerMetrics, gauges: &Gauges, node: &NodeLabels) -> St
     for e in metrics.rpc_latency.iter() {
         let (req, resp) = *e.key();
         let labels = format!(
-            "{base},protocol_type=\"remoting\",request_code=\"{req}\",response_code=\"{resp}\""
+            "{base},protocol_type=\"remoting\",request_code=\"{}\",response_code=\"{}\"",
+            request_code_desc(req),
+            response_code_desc(resp)
         );
         let mut cumulative = 0;
         for (i, bound) in RPC_LATENCY_BUCKETS_MS.iter().enumerate() {
@@ -341,7 +363,7 @@ mod tests {
             "rocketmq_system_busy_total{cluster=\"C\",node_type=\"broker\",node_id=\"b-a\"} 1"
         ));
         assert!(
-            text.contains("request_code=\"10\",response_code=\"0\",le=\"3\"} 1"),
+            text.contains("request_code=\"send_message\",response_code=\"success\",le=\"3\"} 1"),
             "{text}"
         );
         assert!(text.contains("le=\"+Inf\"} 2"));

@@ -42,7 +42,8 @@ pub fn scrape(state: &BrokerState) -> String {
     let config = state.config();
     let node = NodeLabels {
         cluster: config.broker_cluster_name.clone(),
-        node_id: format!("{}:{}", config.broker_name, config.broker_id),
+        // Apache 5.x: node_id is the broker name.
+        node_id: config.broker_name.clone(),
     };
     metrics::render(&state.metrics, &gauges(state), &node)
 }

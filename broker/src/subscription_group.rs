@@ -45,20 +45,25 @@ pub struct SubscriptionGroupManager {
     auto_create: bool,
 }
 
-/// Group names follow the topic character rules (`^[%|a-zA-Z0-9_-]+$`, at most 255 bytes).
+/// Longest group name (`TopicValidator.GROUP_MAX_LENGTH`).
+pub const GROUP_MAX_LENGTH: usize = 120;
+
+/// Checks a group name as Apache's `TopicValidator.validateGroup` does (same remarks).
 pub fn validate_group_name(group: &str) -> std::result::Result<(), String> {
     if group.trim().is_empty() {
         return Err("The specified group is blank.".to_string());
-    }
-    if group.len() > 255 {
-        return Err("The specified group is longer than group max length 255.".to_string());
     }
     if !group
         .bytes()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'%' | b'|' | b'_' | b'-'))
     {
         return Err(format!(
-            "The specified group[{group}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+            "The specified group: {group}, contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+        ));
+    }
+    if group.len() > GROUP_MAX_LENGTH {
+        return Err(format!(
+            "The specified group: {group}, is longer than group max length: {GROUP_MAX_LENGTH}"
         ));
     }
     Ok(())

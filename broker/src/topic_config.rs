@@ -45,6 +45,8 @@ pub const REPLY_TOPIC_POSTFIX: &str = "REPLY_TOPIC";
 pub const RETRY_GROUP_TOPIC_PREFIX: &str = "%RETRY%";
 pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
 pub const SYSTEM_TOPIC_PREFIX: &str = "rmq_sys_";
+pub const TRACE_TOPIC: &str = "RMQ_SYS_TRACE_TOPIC";
+pub const ROCKSDB_OFFSET_TOPIC: &str = "CHECKPOINT_TOPIC";
 /// Delay levels in SCHEDULE_TOPIC_XXXX (one queue per level of the default `messageDelayLevel`).
 pub const SCHEDULE_QUEUE_NUMS: i32 = 18;
 
@@ -66,27 +68,26 @@ fn legal_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'%' | b'|' | b'_' | b'-')
 }
 
-/// Checks a topic name as Apache's `TopicValidator.validateTopic` does; the error is the remark
-/// clients see.
+/// Checks a topic name as Apache's `TopicValidator.validateTopic` does (same order, same
+/// remarks); the error is the remark clients see.
 pub fn validate_topic_name(topic: &str) -> std::result::Result<(), String> {
     if topic.trim().is_empty() {
         return Err("The specified topic is blank.".to_string());
     }
-    let max = if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX)
-        || topic.starts_with(DLQ_GROUP_TOPIC_PREFIX)
-    {
-        RETRY_OR_DLQ_TOPIC_MAX_LENGTH
-    } else {
-        TOPIC_MAX_LENGTH
-    };
-    if topic.len() > max {
-        return Err(format!(
-            "The specified topic is longer than topic max length {max}."
-        ));
-    }
     if !topic.bytes().all(legal_char) {
         return Err(format!(
-            "The specified topic[{topic}] contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+            "The specified topic: {topic}, contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
+        ));
+    }
+    if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) || topic.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
+        if topic.len() > RETRY_OR_DLQ_TOPIC_MAX_LENGTH {
+            return Err(format!(
+                "The specified topic is DLQ or Retry topic: {topic}, and it's longer than topic max length: {RETRY_OR_DLQ_TOPIC_MAX_LENGTH}"
+            ));
+        }
+    } else if topic.len() > TOPIC_MAX_LENGTH {
+        return Err(format!(
+            "The specified topic: {topic}, is longer than topic max length: {TOPIC_MAX_LENGTH}"
         ));
     }
     Ok(())
@@ -105,6 +106,8 @@ pub fn is_system_topic(topic: &str) -> bool {
             | TRANS_CHECK_MAX_TIME_TOPIC
             | SELF_TEST_TOPIC
             | OFFSET_MOVED_EVENT
+            | TRACE_TOPIC
+            | ROCKSDB_OFFSET_TOPIC
     ) || topic.starts_with(SYSTEM_TOPIC_PREFIX)
 }
 
@@ -113,7 +116,12 @@ pub fn is_system_topic(topic: &str) -> bool {
 pub fn is_not_allowed_send_topic(topic: &str) -> bool {
     matches!(
         topic,
-        SCHEDULE_TOPIC | TRANS_HALF_TOPIC | TRANS_OP_HALF_TOPIC | TRANS_CHECK_MAX_TIME_TOPIC
+        SCHEDULE_TOPIC
+            | TRANS_HALF_TOPIC
+            | TRANS_OP_HALF_TOPIC
+            | TRANS_CHECK_MAX_TIME_TOPIC
+            | SELF_TEST_TOPIC
+            | OFFSET_MOVED_EVENT
     )
 }
 

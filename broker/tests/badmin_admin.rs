@@ -93,6 +93,26 @@ async fn topics_are_created_listed_and_deleted() {
     assert_eq!((t.read_queue_nums, t.write_queue_nums, t.perm), (3, 3, 6));
     assert!(all.topic_config_table.contains_key("TBW102"));
 
+    // One topic's config.
+    let r = ok(
+        &c,
+        &tb.addr,
+        simple(RequestCode::GetTopicConfig).with_ext("topic", "AdminT"),
+    )
+    .await;
+    let one = sluice_remoting::body::TopicConfig::decode(&r.body.to_bytes()).unwrap();
+    assert_eq!(
+        (one.topic_name.as_str(), one.write_queue_nums),
+        ("AdminT", 3)
+    );
+    let r = call(
+        &c,
+        &tb.addr,
+        simple(RequestCode::GetTopicConfig).with_ext("topic", "Nope"),
+    )
+    .await;
+    assert_eq!(r.code, ResponseCode::TopicNotExist.as_i32());
+
     // Refusals with remarks.
     let r = call(&c, &tb.addr, create_topic("SCHEDULE_TOPIC_XXXX", 1)).await;
     assert_eq!(r.code, ResponseCode::InvalidParameter.as_i32());
@@ -157,6 +177,16 @@ async fn subscription_groups_are_created_listed_and_deleted_with_offsets() {
     assert!(text.contains("\"subscriptionGroupTable\":{"), "{text}");
     let all = SubscriptionGroupWrapper::decode(text.as_bytes()).unwrap();
     assert_eq!(all.subscription_group_table["SubG"].retry_max_times, 3);
+
+    let r = ok(
+        &c,
+        &tb.addr,
+        simple(RequestCode::GetSubscriptiongroupConfig).with_ext("group", "SubG"),
+    )
+    .await;
+    let text = body_text(&r);
+    assert!(text.contains("\"groupName\":\"SubG\""), "{text}");
+    assert!(text.contains("\"retryMaxTimes\":3"), "{text}");
 
     ok(&c, &tb.addr, create_topic("SubT", 1)).await;
     commit(&c, &tb.addr, "SubG", "SubT", 0, 5).await;

@@ -164,7 +164,6 @@ async fn metrics_endpoint_serves_the_5x_names() {
     state
         .metrics
         .record_messages_out("Orders", "GroupA", 2, 200);
-    // Traffic through the processor table is timed into rocketmq_rpc_latency.
     let client = RemotingClient::new(ClientConfig::default(), ProcessorTable::new());
     let addr = broker.metrics_addr().expect("metrics endpoint");
     let page = http_get(addr, "/metrics").await;
@@ -190,11 +189,29 @@ async fn metrics_endpoint_serves_the_5x_names() {
         );
     }
     assert!(page.contains(
-        "rocketmq_messages_in_total{cluster=\"TestCluster\",node_type=\"broker\",node_id=\"broker-t:0\",topic=\"Orders\"} 3"
+        "rocketmq_messages_in_total{cluster=\"TestCluster\",node_type=\"broker\",node_id=\"broker-t\",topic=\"Orders\"} 3"
     ), "{page}");
     let topics = state.topics.len();
-    assert!(page.contains(&format!("rocketmq_topic_number{{cluster=\"TestCluster\",node_type=\"broker\",node_id=\"broker-t:0\"}} {topics}")), "{page}");
+    assert!(page.contains(&format!("rocketmq_topic_number{{cluster=\"TestCluster\",node_type=\"broker\",node_id=\"broker-t\"}} {topics}")), "{page}");
     assert!(http_get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
-    drop(client);
+    // Traffic through the processor table is timed, labelled as Apache labels it.
+    let remoting = broker.local_addr().to_string();
+    let r = client
+        .invoke(
+            &remoting,
+            RemotingCommand::request(sluice_remoting::RequestCode::GetBrokerConfig),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.code, ResponseCode::Success.as_i32());
+    let page = http_get(addr, "/metrics").await;
+    assert!(
+        page.contains(
+            "request_code=\"get_broker_config\",response_code=\"success\",le=\"+Inf\"} 1"
+        ),
+        "{page}"
+    );
+    client.close_all();
     broker.shutdown().await.unwrap();
 }

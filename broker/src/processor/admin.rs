@@ -1,9 +1,11 @@
 //! The admin codes `mqadmin` sends to a broker (Apache `AdminBrokerProcessor`): topics,
 //! subscription groups, broker config, connections, statistics and offset resets.
 //!
-//! Statistics bodies are in [`stats`], offset resets in [`reset_offset`]. Admin codes Apache
-//! serves that are not listed here fall through to the transport's REQUEST_CODE_NOT_SUPPORTED.
+//! Statistics bodies are in [`stats`], offset resets in [`reset_offset`], requests forwarded to a
+//! consumer in [`call_consumer`]. Admin codes Apache serves that are not listed here fall through
+//! to the transport's REQUEST_CODE_NOT_SUPPORTED.
 
+mod call_consumer;
 mod reset_offset;
 mod stats;
 
@@ -50,6 +52,10 @@ const CODES: &[RequestCode] = &[
     RequestCode::InvokeBrokerToResetOffset,
     RequestCode::QueryTopicConsumeByWho,
     RequestCode::QueryTopicsByConsumer,
+    RequestCode::GetConsumerRunningInfo,
+    RequestCode::ConsumeMessageDirectly,
+    RequestCode::GetTopicConfig,
+    RequestCode::GetSubscriptiongroupConfig,
 ];
 
 pub fn register(table: &mut Processors, state: Arc<BrokerState>) {
@@ -137,6 +143,10 @@ impl AdminProcessor {
             RequestCode::InvokeBrokerToResetOffset => self.reset_offset(request),
             RequestCode::QueryTopicConsumeByWho => self.topic_consumed_by(request),
             RequestCode::QueryTopicsByConsumer => self.topics_of_consumer(request),
+            RequestCode::GetTopicConfig => self.topic_config(request),
+            RequestCode::GetSubscriptiongroupConfig => self.subscription_group(request),
+            RequestCode::GetConsumerRunningInfo => self.consumer_running_info(request).await,
+            RequestCode::ConsumeMessageDirectly => self.consume_message_directly(request).await,
             other => answer(
                 request,
                 ResponseCode::RequestCodeNotSupported,
@@ -246,7 +256,39 @@ impl AdminProcessor {
         success(request).with_body(wrapper.encode())
     }
 
+    /// GET_TOPIC_CONFIG: one topic's config (static-topic mapping is not supported, so never
+    /// `mappingDetail`).
+    fn topic_config(&self, request: &RemotingCommand) -> RemotingCommand {
+        let Some(topic) = request.ext("topic") else {
+            return bad_request(request, "header field `topic`: missing");
+        };
+        match self.state.topics.get(topic) {
+            Some(config) => success(request).with_body(config.encode()),
+            None => answer(
+                request,
+                ResponseCode::TopicNotExist,
+                format!("No topic in this broker. topic: {topic}"),
+            ),
+        }
+    }
+
     // ---- subscription groups ----
+
+    /// GET_SUBSCRIPTIONGROUP_CONFIG: one group's config, created first when groups are
+    /// auto-created (Apache's `findSubscriptionGroupConfig`).
+    fn subscription_group(&self, request: &RemotingCommand) -> RemotingCommand {
+        let Some(group) = request.ext("group") else {
+            return bad_request(request, "header field `group`: missing");
+        };
+        match self.state.subscription_groups.find_or_create(group) {
+            Some(config) => success(request).with_body(config.encode()),
+            None => answer(
+                request,
+                ResponseCode::SubscriptionGroupNotExist,
+                "No group in this broker",
+            ),
+        }
+    }
 
     fn update_subscription_group(&self, request: &RemotingCommand) -> RemotingCommand {
         let body = request.body.to_bytes();
