@@ -206,12 +206,18 @@ impl SendProcessor {
         let mut found = topics.get(topic);
         if found.is_none() {
             tracing::warn!(topic, producer = %channel.remote_addr(), "send to a topic that does not exist");
+            // TopicSysFlag of a unit-mode producer's new topic: bit 0 unit, bit 1 unit-sub.
+            let topic_sys_flag = match header.unit_mode {
+                Some(true) if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) => 0b10,
+                Some(true) => 0b01,
+                _ => 0,
+            };
             found = topics
                 .create_topic_in_send_message_method(
                     topic,
                     &header.default_topic,
                     header.default_topic_queue_nums,
-                    0,
+                    topic_sys_flag,
                 )
                 .map_err(|e| refuse(request, ResponseCode::InvalidParameter, e.to_string()))?;
             if found.is_none() && topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
@@ -221,7 +227,7 @@ impl SendProcessor {
                             topic,
                             1,
                             PERM_WRITE | PERM_READ,
-                            0,
+                            topic_sys_flag,
                         )
                         .map_err(|e| {
                             refuse(request, ResponseCode::InvalidParameter, e.to_string())
