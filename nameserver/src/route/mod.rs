@@ -55,7 +55,7 @@ pub struct Registration<'a> {
     pub enable_acting_master: Option<bool>,
     /// `__ZONE_NAME` ext field.
     pub zone_name: Option<String>,
-    pub topics: TopicConfigSerializeWrapper,
+    pub topics: &'a TopicConfigSerializeWrapper,
     pub filter_servers: Vec<String>,
     pub timeout: Duration,
     pub channel_id: u64,
@@ -113,6 +113,15 @@ impl RouteInfoManager {
     pub fn register_broker(&self, reg: Registration<'_>) -> RegisterResult {
         let mut t = self.write();
         let t = &mut *t;
+        // A process that comes back on the same address under another name or cluster leaves
+        // its old group first; otherwise that group would keep a member nothing can expire.
+        if let Some(prev) = t.live.get(reg.broker_addr) {
+            if prev.broker_name != reg.broker_name || prev.cluster != reg.cluster {
+                let (cluster, name) = (prev.cluster.clone(), prev.broker_name.clone());
+                tracing::info!(addr = reg.broker_addr, old = %name, new = reg.broker_name, "broker address changed group");
+                remove_broker(t, &cluster, reg.broker_addr, &name);
+            }
+        }
         t.clusters
             .entry(reg.cluster.to_string())
             .or_default()
@@ -176,12 +185,15 @@ impl RouteInfoManager {
                 .get(reg.broker_addr)
                 .is_none_or(|live| live.data_version != data_version);
             for topic in reg.topics.topic_config_table.values() {
-                let queues = t.topic_queues.entry(topic.topic_name.clone()).or_default();
-                let changed =
-                    register_first || version_changed || !queues.contains_key(reg.broker_name);
-                if !changed {
+                let known = t
+                    .topic_queues
+                    .get(&topic.topic_name)
+                    .is_some_and(|q| q.contains_key(reg.broker_name));
+                // The common case, a periodic re-registration, allocates nothing.
+                if known && !register_first && !version_changed {
                     continue;
                 }
+                let queues = t.topic_queues.entry(topic.topic_name.clone()).or_default();
                 let mut perm = topic.perm;
                 if is_prime_slave && acting_master {
                     // The acting master serves reads only.
@@ -348,6 +360,15 @@ impl RouteInfoManager {
         Some(route)
     }
 
+    /// GET_BROKER_MEMBER_GROUP: the addresses of one group's members (empty when unknown).
+    pub fn broker_members(&self, broker_name: &str) -> BTreeMap<i64, String> {
+        self.read()
+            .broker_addrs
+            .get(broker_name)
+            .map(|b| b.broker_addrs.clone())
+            .unwrap_or_default()
+    }
+
     /// GET_BROKER_CLUSTER_INFO.
     pub fn cluster_info(&self) -> ClusterInfo {
         let t = self.read();
@@ -499,26 +520,40 @@ impl RouteInfoManager {
 /// cluster and its topics (topics left without queues disappear). A 5.x acting-master group
 /// left without a master keeps serving reads only.
 fn remove_broker(t: &mut Tables, cluster: &str, broker_addr: &str, broker_name: &str) {
+    // An unregistration naming the wrong group must not orphan the address's real group.
+    if t.live
+        .get(broker_addr)
+        .is_some_and(|live| live.broker_name != broker_name)
+    {
+        tracing::warn!(
+            addr = broker_addr,
+            broker = broker_name,
+            "unregistration names a group this address does not belong to; ignored"
+        );
+        return;
+    }
     t.live.remove(broker_addr);
     t.filter_servers.remove(broker_addr);
 
-    let mut group_gone = false;
+    let mut group_gone = None;
     let mut read_only = false;
     if let Some(broker) = t.broker_addrs.get_mut(broker_name) {
         // By address, as Apache does: the id may have changed since.
         broker.broker_addrs.retain(|_, addr| addr != broker_addr);
         if broker.broker_addrs.is_empty() {
-            t.broker_addrs.remove(broker_name);
-            group_gone = true;
+            group_gone = t.broker_addrs.remove(broker_name).map(|b| b.cluster);
         } else {
             read_only = broker.enable_acting_master && broker.master_addr().is_none();
         }
     }
-    if group_gone {
-        if let Some(brokers) = t.clusters.get_mut(cluster) {
-            brokers.remove(broker_name);
-            if brokers.is_empty() {
-                t.clusters.remove(cluster);
+    if let Some(group_cluster) = group_gone {
+        // The request's cluster and the group's own (they differ only for a confused caller).
+        for cluster in [cluster, group_cluster.as_str()] {
+            if let Some(brokers) = t.clusters.get_mut(cluster) {
+                brokers.remove(broker_name);
+                if brokers.is_empty() {
+                    t.clusters.remove(cluster);
+                }
             }
         }
         t.topic_queues.retain(|_, queues| {
@@ -535,238 +570,4 @@ fn remove_broker(t: &mut Tables, cluster: &str, broker_addr: &str, broker_name: 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_remoting::body::TopicConfig;
-
-    fn topics(version: i64, entries: &[(&str, i32)]) -> TopicConfigSerializeWrapper {
-        let mut w = TopicConfigSerializeWrapper::default();
-        w.data_version.counter = version;
-        w.data_version.timestamp = 1000 + version;
-        for &(name, queues) in entries {
-            let mut t = TopicConfig::new(name);
-            t.read_queue_nums = queues;
-            t.write_queue_nums = queues;
-            t.perm = PERM_READ | PERM_WRITE;
-            w.topic_config_table.insert(name.into(), t);
-        }
-        w
-    }
-
-    fn reg<'a>(
-        name: &'a str,
-        addr: &'a str,
-        id: i64,
-        channel_id: u64,
-        topics: TopicConfigSerializeWrapper,
-    ) -> Registration<'a> {
-        Registration {
-            cluster: "DefaultCluster",
-            broker_addr: addr,
-            broker_name: name,
-            broker_id: id,
-            ha_server_addr: if id == 0 {
-                "10.0.0.1:10912"
-            } else {
-                "10.0.0.2:10912"
-            },
-            enable_acting_master: None,
-            zone_name: None,
-            topics,
-            filter_servers: Vec::new(),
-            timeout: Duration::from_secs(120),
-            channel_id,
-            channel: None,
-        }
-    }
-
-    fn queues_of(m: &RouteInfoManager, topic: &str) -> Vec<i32> {
-        m.topic_route(topic)
-            .map(|r| r.queue_datas.iter().map(|q| q.write_queue_nums).collect())
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn queue_data_changes_only_with_a_new_data_version() {
-        let m = RouteInfoManager::new();
-        let first = m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
-        assert!(first.new_channel);
-        assert_eq!(queues_of(&m, "T"), [4]);
-        // Same version, different content: ignored (the broker did not say it changed).
-        let again = m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 8)])));
-        assert!(!again.new_channel);
-        assert_eq!(queues_of(&m, "T"), [4]);
-        m.register_broker(reg(
-            "a",
-            "10.0.0.1:10911",
-            0,
-            1,
-            topics(2, &[("T", 8), ("U", 1)]),
-        ));
-        assert_eq!(queues_of(&m, "T"), [8]);
-        assert_eq!(queues_of(&m, "U"), [1]);
-        assert_eq!(m.broker_data_version("10.0.0.1:10911").unwrap().counter, 2);
-    }
-
-    #[test]
-    fn slaves_learn_their_master_and_never_write_queue_data() {
-        let m = RouteInfoManager::new();
-        let alone = m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[("T", 4)])));
-        assert_eq!(alone.master_addr, None);
-        assert!(m.topic_route("T").is_none(), "slave topics are not routed");
-        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
-        let slave = m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[("T", 4)])));
-        assert_eq!(slave.master_addr.as_deref(), Some("10.0.0.1:10911"));
-        assert_eq!(slave.ha_server_addr.as_deref(), Some("10.0.0.1:10912"));
-        let route = m.topic_route("T").unwrap();
-        assert_eq!(route.broker_datas[0].broker_addrs.len(), 2);
-    }
-
-    #[test]
-    fn an_address_changing_id_is_registered_once() {
-        let m = RouteInfoManager::new();
-        m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[])));
-        m.register_broker(reg("a", "10.0.0.2:10911", 0, 2, topics(1, &[("T", 4)])));
-        let info = m.cluster_info();
-        let addrs = &info.broker_addr_table["a"].broker_addrs;
-        assert_eq!(addrs.len(), 1);
-        assert_eq!(addrs[&0], "10.0.0.2:10911");
-    }
-
-    #[test]
-    fn removing_the_last_member_cleans_cluster_and_topics() {
-        let m = RouteInfoManager::new();
-        m.register_broker(reg(
-            "a",
-            "10.0.0.1:10911",
-            0,
-            1,
-            topics(1, &[("T", 4), ("OnlyA", 1)]),
-        ));
-        m.register_broker(reg("b", "10.0.0.3:10911", 0, 3, topics(1, &[("T", 2)])));
-        m.register_broker(reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[])));
-        m.unregister_broker("DefaultCluster", "10.0.0.1:10911", "a");
-        // A slave remains: group "a" and its queues stay.
-        assert!(m.topic_route("OnlyA").is_some());
-        m.on_channel_closed(2);
-        assert!(m.topic_route("OnlyA").is_none());
-        assert_eq!(queues_of(&m, "T"), [2]);
-        assert_eq!(m.all_topics().topic_list.len(), 1);
-        let info = m.cluster_info();
-        assert_eq!(info.cluster_addr_table["DefaultCluster"].len(), 1);
-        m.unregister_broker("DefaultCluster", "10.0.0.3:10911", "b");
-        assert!(m.cluster_info().cluster_addr_table.is_empty());
-        assert!(m.all_topics().topic_list.is_empty());
-        assert_eq!(m.live_brokers(), 0);
-    }
-
-    #[test]
-    fn silent_brokers_expire_and_touched_ones_stay() {
-        let m = RouteInfoManager::new();
-        let mut short = reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)]));
-        short.timeout = Duration::from_secs(10);
-        m.register_broker(short);
-        m.register_broker(reg("b", "10.0.0.3:10911", 0, 3, topics(1, &[("T", 2)])));
-        assert_eq!(m.scan_not_active_brokers(Instant::now()), 0);
-        let later = Instant::now() + Duration::from_secs(11);
-        assert_eq!(m.scan_not_active_brokers(later), 1);
-        assert_eq!(queues_of(&m, "T"), [2]);
-        assert!(m.touch_broker("10.0.0.3:10911"));
-        assert!(!m.touch_broker("10.0.0.1:10911"));
-        assert_eq!(
-            m.scan_not_active_brokers(Instant::now() + Duration::from_secs(121)),
-            1
-        );
-        assert!(m.topic_route("T").is_none());
-    }
-
-    #[test]
-    fn topic_administration() {
-        let m = RouteInfoManager::new();
-        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
-        let mut other = reg("b", "10.0.0.3:10911", 0, 3, topics(1, &[("T", 2)]));
-        other.cluster = "Other";
-        m.register_broker(other);
-        assert_eq!(m.topics_of_cluster("Other").topic_list.len(), 1);
-        let system = m.system_topics();
-        assert!(system.topic_list.contains("DefaultCluster") && system.topic_list.contains("b"));
-        assert!(system.broker_addr.is_some());
-
-        assert_eq!(m.set_write_perm_of_broker("a", false), 1);
-        let perms: Vec<i32> = m
-            .topic_route("T")
-            .unwrap()
-            .queue_datas
-            .iter()
-            .map(|q| q.perm)
-            .collect();
-        assert_eq!(perms, [PERM_READ, PERM_READ | PERM_WRITE]);
-        assert_eq!(m.set_write_perm_of_broker("a", true), 1);
-
-        m.delete_topic("T", Some("Other"));
-        assert_eq!(queues_of(&m, "T"), [4]);
-        m.delete_topic("T", None);
-        assert!(m.topic_route("T").is_none());
-
-        let q = |b: &str| QueueData {
-            broker_name: b.into(),
-            perm: 6,
-            read_queue_nums: 3,
-            write_queue_nums: 3,
-            topic_sys_flag: 0,
-        };
-        assert_eq!(m.register_topic("New", vec![q("a"), q("unknown")]), 0);
-        assert!(m.topic_route("New").is_none());
-        assert_eq!(m.register_topic("New", vec![q("a")]), 1);
-        assert_eq!(queues_of(&m, "New"), [3]);
-    }
-
-    #[test]
-    fn a_topic_deleted_by_admin_comes_back_with_the_next_registration() {
-        let m = RouteInfoManager::new();
-        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
-        m.delete_topic("T", None);
-        assert!(m.topic_route("T").is_none());
-        // Same data version: Apache still restores a topic the table lost.
-        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, topics(1, &[("T", 4)])));
-        assert_eq!(queues_of(&m, "T"), [4]);
-    }
-
-    #[test]
-    fn a_5x_slave_without_master_registers_topics_read_only_when_acting_master() {
-        let m = RouteInfoManager::new();
-        let mut slave = reg("a", "10.0.0.2:10911", 1, 2, topics(1, &[("T", 4)]));
-        slave.enable_acting_master = Some(true);
-        m.register_broker(slave);
-        let route = m.topic_route("T").unwrap();
-        assert_eq!(route.queue_datas[0].perm, PERM_READ);
-        assert!(route.broker_datas[0].enable_acting_master);
-
-        // Master back: it owns the queue data again; losing it makes the group read-only.
-        let mut master = reg("a", "10.0.0.1:10911", 0, 1, topics(2, &[("T", 4)]));
-        master.enable_acting_master = Some(true);
-        m.register_broker(master);
-        assert_eq!(
-            m.topic_route("T").unwrap().queue_datas[0].perm,
-            PERM_READ | PERM_WRITE
-        );
-        m.unregister_broker("DefaultCluster", "10.0.0.1:10911", "a");
-        assert_eq!(m.topic_route("T").unwrap().queue_datas[0].perm, PERM_READ);
-    }
-
-    #[test]
-    fn a_stale_process_cannot_take_over_a_newer_ones_id() {
-        let m = RouteInfoManager::new();
-        let mut current = topics(1, &[("T", 4)]);
-        current.data_version.state_version = 5;
-        m.register_broker(reg("a", "10.0.0.1:10911", 0, 1, current));
-        let mut stale = topics(1, &[("T", 8)]);
-        stale.data_version.state_version = 3;
-        let result = m.register_broker(reg("a", "10.0.0.9:10911", 0, 9, stale));
-        assert_eq!(result, RegisterResult::default());
-        let route = m.topic_route("T").unwrap();
-        assert_eq!(route.broker_datas[0].master_addr(), Some("10.0.0.1:10911"));
-        assert_eq!(route.queue_datas[0].write_queue_nums, 4);
-        assert_eq!(m.live_brokers(), 1);
-    }
-}
+mod tests;
