@@ -409,12 +409,30 @@ impl ClientRegistry {
             .and_then(|g| g.subscriptions.get(topic).cloned())
     }
 
+    /// Whether the group has live members (cheap, for the pull path: no copy of the group).
+    pub fn has_consumer_group(&self, group: &str) -> bool {
+        lock(&self.consumers).contains_key(group)
+    }
+
+    /// One lookup for the pull path: `None` when the group has no live members, else its
+    /// subscription to `topic` if it has one.
+    pub fn lookup_subscription(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Option<Option<SubscriptionData>> {
+        lock(&self.consumers)
+            .get(group)
+            .map(|g| g.subscriptions.get(topic).cloned())
+    }
+
     /// The message model of a consumer group with live members (cheap: no copy of the group).
     pub fn consumer_message_model(&self, group: &str) -> Option<MessageModel> {
         lock(&self.consumers).get(group).map(|g| g.message_model)
     }
 
-    /// A copy of a consumer group's state, if it has live members.
+    /// A copy of a consumer group's state, if it has live members (copies every member: not for
+    /// per-request paths; see [`has_consumer_group`](Self::has_consumer_group)).
     pub fn consumer_group(&self, group: &str) -> Option<ConsumerGroupInfo> {
         lock(&self.consumers).get(group).cloned()
     }
@@ -588,6 +606,9 @@ mod tests {
         newer.subscriptions[0] = SubscriptionData::by_tags("T", "TagA", 2);
         assert!(!r.register_consumer("g", info(&ch[0], "c0"), newer));
         assert_eq!(r.find_subscription("g", "T").unwrap().sub_string, "TagA");
+        assert!(r.has_consumer_group("g") && !r.has_consumer_group("other"));
+        assert_eq!(r.lookup_subscription("g", "U"), Some(None));
+        assert_eq!(r.lookup_subscription("other", "T"), None);
         assert!(r.register_consumer("g", info(&ch[1], "c1"), reg(&[("T", 2), ("U", 2)], false)));
         assert_eq!(r.consumer_ids("g"), vec!["c0", "c1"]);
         assert_eq!(
