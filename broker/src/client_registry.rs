@@ -212,11 +212,16 @@ impl ClientRegistry {
     /// Registers (or refreshes) a producer connection in `group`.
     pub fn register_producer(self: &Arc<Self>, group: &str, info: ClientChannelInfo) {
         let channel = info.channel.clone();
-        let is_new = lock(&self.producers)
-            .entry(group.to_owned())
-            .or_default()
-            .insert(info.channel.id(), info)
-            .is_none();
+        let is_new = {
+            let mut producers = lock(&self.producers);
+            match producers.get_mut(group) {
+                Some(members) => members.insert(info.channel.id(), info).is_none(),
+                None => {
+                    producers.insert(group.to_owned(), HashMap::from([(info.channel.id(), info)]));
+                    true
+                }
+            }
+        };
         if is_new {
             tracing::info!(group, addr = %channel.remote_addr(), "new producer connected");
         }
@@ -247,9 +252,16 @@ impl ClientRegistry {
         let channel = info.channel.clone();
         let (changed, notify) = {
             let mut consumers = lock(&self.consumers);
-            let group_info = consumers
-                .entry(group.to_owned())
-                .or_insert_with(|| ConsumerGroupInfo::new(group, &registration));
+            // Heartbeats mostly refresh existing groups: look up before allocating a key.
+            if !consumers.contains_key(group) {
+                consumers.insert(
+                    group.to_owned(),
+                    ConsumerGroupInfo::new(group, &registration),
+                );
+            }
+            let Some(group_info) = consumers.get_mut(group) else {
+                return false;
+            };
             let new_member = group_info.update_channel(info, &registration);
             let new_topics = group_info.update_subscriptions(&registration.subscriptions);
             let changed = new_member || new_topics;
