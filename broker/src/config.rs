@@ -426,21 +426,57 @@ pub fn parse_properties(text: &str) -> Vec<(usize, String, String)> {
                 None => break,
             }
         }
-        let sep = logical.find(['=', ':', ' ', '\t']);
-        let (key, value) = match sep {
-            Some(i) => {
-                let rest = logical[i..].trim_start();
-                let rest = rest
-                    .strip_prefix('=')
-                    .or_else(|| rest.strip_prefix(':'))
-                    .unwrap_or(rest);
-                (logical[..i].to_string(), rest.trim().to_string())
+        // The key ends at the first unescaped separator; `\` escapes are resolved in both parts.
+        let mut key = String::new();
+        let mut chars = logical.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some(next) = chars.next() {
+                        key.push(unescape(next));
+                    }
+                }
+                '=' | ':' | ' ' | '\t' => {
+                    // Blanks around the separator, then at most one '=' or ':'.
+                    let mut seen_sep = c != ' ' && c != '\t';
+                    while let Some(&n) = chars.peek() {
+                        if n == ' ' || n == '\t' {
+                            chars.next();
+                        } else if !seen_sep && (n == '=' || n == ':') {
+                            seen_sep = true;
+                            chars.next();
+                        } else {
+                            break;
+                        }
+                    }
+                    break;
+                }
+                other => key.push(other),
             }
-            None => (logical.clone(), String::new()),
-        };
-        out.push((idx + 1, key.trim().to_string(), value));
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                if let Some(next) = chars.next() {
+                    value.push(unescape(next));
+                }
+            } else {
+                value.push(c);
+            }
+        }
+        out.push((idx + 1, key.trim().to_string(), value.trim().to_string()));
     }
     out
+}
+
+fn unescape(c: char) -> char {
+    match c {
+        't' => '\t',
+        'n' => '\n',
+        'r' => '\r',
+        'f' => '\u{c}',
+        other => other,
+    }
 }
 
 fn local_host_name() -> String {
@@ -530,13 +566,15 @@ mod tests {
 
     #[test]
     fn continuation_lines_and_colon_separators() {
-        let p = parse_properties("a: 1\nb = x \\\n  y\n! c\nd\n");
+        let p = parse_properties("a: 1\nb = x \\\n  y\n! c\nd\ne\\:f=g\\=h\nk v w\n");
         assert_eq!(
             p,
             vec![
                 (1, "a".into(), "1".into()),
                 (2, "b".into(), "x y".into()),
-                (5, "d".into(), "".into())
+                (5, "d".into(), "".into()),
+                (6, "e:f".into(), "g=h".into()),
+                (7, "k".into(), "v w".into())
             ]
         );
     }
