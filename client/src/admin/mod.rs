@@ -21,6 +21,7 @@ use sluice_remoting::header::{
     GetRouteInfoRequestHeader, GetTopicStatsInfoRequestHeader, QueryConsumerOffsetRequestHeader,
     QueryConsumerOffsetResponseHeader, QueryTopicConsumeByWhoRequestHeader,
     ResetOffsetRequestHeader, SearchOffsetRequestHeader, SearchOffsetResponseHeader,
+    UpdateConsumerOffsetRequestHeader,
 };
 use sluice_remoting::net::{ClientConfig, ProcessorTable, RemotingClient};
 use sluice_remoting::{RemotingCommand, RemotingError, RequestCode, ResponseCode};
@@ -475,6 +476,27 @@ impl Admin {
         Ok(response
             .decode_header::<QueryConsumerOffsetResponseHeader>()?
             .offset)
+    }
+
+    /// Stores `group`'s committed offset of one queue (UPDATE_CONSUMER_OFFSET).
+    pub async fn update_consumer_offset(
+        &self,
+        broker_addr: &str,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+    ) -> Result<()> {
+        let header = UpdateConsumerOffsetRequestHeader {
+            consumer_group: group.into(),
+            topic: topic.into(),
+            queue_id,
+            commit_offset: offset,
+            ..Default::default()
+        };
+        let request =
+            RemotingCommand::request(RequestCode::UpdateConsumerOffset).with_header(&header);
+        self.invoke(broker_addr, request).await.map(drop)
     }
 
     /// Moves `group`'s offsets on `topic` at one broker to `timestamp` (ms; `-1` = the end).
