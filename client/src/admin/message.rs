@@ -5,6 +5,7 @@ use bytes::Bytes;
 use sluice_remoting::header::{
     PullMessageRequestHeader, PullMessageResponseHeader, QueryMessageRequestHeader,
     SendMessageRequestHeaderV2, SendMessageResponseHeader, ViewMessageRequestHeader,
+    UNIQUE_KEY_QUERY,
 };
 use sluice_remoting::message::msgid::{decode_offset_msg_id, UniqIdGenerator};
 use sluice_remoting::message::property;
@@ -38,6 +39,19 @@ pub struct PullOutcome {
     pub max_offset: i64,
     /// `FOUND`, `NO_NEW_MSG`, `NO_MATCHED_MSG` or `OFFSET_ILLEGAL`.
     pub status: &'static str,
+}
+
+/// An index lookup (QUERY_MESSAGE): messages of `topic` whose key is `key`, stored between
+/// `begin` and `end` (ms), at most `max` per broker.
+#[derive(Clone, Debug)]
+pub struct MessageQuery<'a> {
+    pub topic: &'a str,
+    pub key: &'a str,
+    pub max: i32,
+    pub begin: i64,
+    pub end: i64,
+    /// Look up the UNIQ_KEY (client msgId) instead of business keys.
+    pub unique: bool,
 }
 
 /// One message to send with [`Admin::send_message`].
@@ -179,28 +193,23 @@ impl Admin {
             .ok_or_else(|| AdminError::NotFound(format!("no message at {offset_msg_id}")))
     }
 
-    /// Index lookup of `key` on one broker: business keys, or UNIQ_KEY when `unique`.
+    /// Index lookup on one broker: business keys, or UNIQ_KEY when `query.unique`.
     pub async fn query_message(
         &self,
         broker_addr: &str,
-        topic: &str,
-        key: &str,
-        max: i32,
-        begin: i64,
-        end: i64,
-        unique: bool,
+        query: &MessageQuery<'_>,
     ) -> Result<Vec<MessageExt>> {
         let header = QueryMessageRequestHeader {
-            topic: topic.into(),
-            key: key.into(),
-            max_num: max,
-            begin_timestamp: begin,
-            end_timestamp: end,
+            topic: query.topic.into(),
+            key: query.key.into(),
+            max_num: query.max,
+            begin_timestamp: query.begin,
+            end_timestamp: query.end,
             ..Default::default()
         };
         let mut request = RemotingCommand::request(RequestCode::QueryMessage).with_header(&header);
-        if unique {
-            request = request.with_ext("_UNIQUE_KEY_QUERY", "true");
+        if query.unique {
+            request = request.with_ext(UNIQUE_KEY_QUERY, "true");
         }
         let code = request.code;
         let response = self.invoke_raw(broker_addr, request).await?;
@@ -213,34 +222,26 @@ impl Admin {
         let mut found = decode_messages(&response.body.to_bytes(), true)?;
         // The index is hashed: keep only true matches.
         found.retain(|m| {
-            m.topic() == topic
-                && if unique {
-                    m.property(property::UNIQ_KEY) == Some(key)
+            m.topic() == query.topic
+                && if query.unique {
+                    m.property(property::UNIQ_KEY) == Some(query.key)
                 } else {
-                    m.keys().any(|k| k == key)
+                    m.keys().any(|k| k == query.key)
                 }
         });
         Ok(found)
     }
 
-    /// Looks `key` up on every master serving `topic`.
+    /// Runs `query` on every master serving its topic.
     pub async fn query_message_everywhere(
         &self,
-        topic: &str,
-        key: &str,
-        max: i32,
-        begin: i64,
-        end: i64,
-        unique: bool,
+        query: &MessageQuery<'_>,
     ) -> Result<Vec<MessageExt>> {
-        let route = self.topic_route(topic).await?;
+        let route = self.topic_route(query.topic).await?;
         let mut all = Vec::new();
         for broker in &route.broker_datas {
             if let Some(addr) = broker.master_addr() {
-                all.extend(
-                    self.query_message(addr, topic, key, max, begin, end, unique)
-                        .await?,
-                );
+                all.extend(self.query_message(addr, query).await?);
             }
         }
         Ok(all)

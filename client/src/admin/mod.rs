@@ -26,7 +26,7 @@ use sluice_remoting::header::{
 use sluice_remoting::net::{ClientConfig, ProcessorTable, RemotingClient};
 use sluice_remoting::{RemotingCommand, RemotingError, RequestCode, ResponseCode};
 
-pub use message::{now_millis, OutgoingMessage, PullOutcome, SendOutcome};
+pub use message::{now_millis, MessageQuery, OutgoingMessage, PullOutcome, SendOutcome};
 
 /// What an admin call can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use sluice_remoting::message::MessageExt;
 
 use super::format::format_millis;
 use super::{CliError, CliResult, NamesrvArg};
-use crate::admin::{Admin, OutgoingMessage};
+use crate::admin::{Admin, MessageQuery, OutgoingMessage};
 
 /// The detail block Apache's query commands print for one message.
 fn print_message(out: &mut String, m: &MessageExt) {
@@ -98,14 +98,14 @@ impl QueryMsgByKey {
     pub async fn run(self, out: &mut String) -> CliResult {
         let admin = self.ns.admin()?;
         let found = admin
-            .query_message_everywhere(
-                &self.topic,
-                &self.key,
-                self.max,
-                self.begin,
-                self.end,
-                false,
-            )
+            .query_message_everywhere(&MessageQuery {
+                topic: &self.topic,
+                key: &self.key,
+                max: self.max,
+                begin: self.begin,
+                end: self.end,
+                unique: false,
+            })
             .await?;
         let _ = writeln!(out, "{:<50} {:>4} {:>40}", "#Message ID", "#QID", "#Offset");
         for m in &found {
@@ -138,7 +138,14 @@ impl QueryMsgByUniqueKey {
     pub async fn run(self, out: &mut String) -> CliResult {
         let admin = self.ns.admin()?;
         let found = admin
-            .query_message_everywhere(&self.topic, &self.msg_id, 32, 0, i64::MAX, true)
+            .query_message_everywhere(&MessageQuery {
+                topic: &self.topic,
+                key: &self.msg_id,
+                max: 32,
+                begin: 0,
+                end: i64::MAX,
+                unique: true,
+            })
             .await?;
         if found.is_empty() {
             return Err(CliError::Failed(format!(

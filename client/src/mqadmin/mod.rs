@@ -4,6 +4,10 @@
 //! [`run`] takes the arguments after the program name and appends everything the command
 //! prints to a `String`, so tests read a command's output exactly as a user would see it.
 
+// Column headers stay literal arguments beside their format string, so each table reads like
+// the printf line of the Apache command it mirrors.
+#![allow(clippy::write_literal)]
+
 mod broker;
 mod format;
 mod group;
@@ -11,6 +15,8 @@ mod message;
 mod topic;
 
 use clap::{Args, Parser, Subcommand};
+
+use sluice_remoting::RemotingError;
 
 use crate::admin::{Admin, AdminError};
 
@@ -141,7 +147,20 @@ pub async fn run<S: AsRef<str>>(args: &[S], out: &mut String) -> CliResult {
             return Err(CliError::Usage(e.render().to_string()));
         }
     };
-    match cli.command {
+    let result = dispatch(cli.command, out).await;
+    // A connection failure is most often a wrong -n or a stopped server: say so.
+    match result {
+        Err(CliError::Admin(AdminError::Remoting(e @ RemotingError::Connection { .. }))) => {
+            Err(CliError::Failed(format!(
+                "{e}; check that the server is running and that -n (or NAMESRV_ADDR) names the NameServer"
+            )))
+        }
+        other => other,
+    }
+}
+
+async fn dispatch(command: Command, out: &mut String) -> CliResult {
+    match command {
         Command::UpdateTopic(c) => c.run(out).await,
         Command::DeleteTopic(c) => c.run(out).await,
         Command::TopicList(c) => c.run(out).await,
