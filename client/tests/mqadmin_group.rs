@@ -138,7 +138,7 @@ async fn progress_reset_and_group_lifecycle() {
         ])
         .await;
     assert!(
-        out.contains("rollback consumer offset by specified group[PayGroup], topic[Pay], force[true], timestamp(string)[0], timestamp(long)[0]"),
+        out.contains("start reset consumer offset by specified, group[PayGroup], topic[Pay], force[true], timestamp(string)[0], timestamp(long)[0]"),
         "{out}"
     );
     assert_eq!(
@@ -173,6 +173,35 @@ async fn progress_reset_and_group_lifecycle() {
     .await;
     let out = c.ok(&["consumerProgress", "-g", "PayGroup"]).await;
     assert!(out.contains("Consume Diff Total: 0"), "{out}");
+    // One queue to an explicit offset.
+    let out = c
+        .ok(&[
+            "resetOffsetByTime",
+            "-g",
+            "PayGroup",
+            "-t",
+            "Pay",
+            "-s",
+            "now",
+            "-b",
+            &addr,
+            "-q",
+            "0",
+            "-o",
+            "2",
+        ])
+        .await;
+    assert!(out.contains("queueId[0], broker["), "{out}");
+    assert!(out.contains("reset consumer offset to 2"), "{out}");
+    assert_eq!(
+        admin
+            .consumer_offset(&addr, "PayGroup", "Pay", 0)
+            .await
+            .unwrap(),
+        2
+    );
+    let out = c.ok(&["consumerProgress", "-g", "PayGroup"]).await;
+    assert!(out.contains("Consume Diff Total: 1"), "{out}");
     let err = c
         .run(&[
             "resetOffsetByTime",

@@ -144,7 +144,12 @@ async fn send_then_find_and_consume() {
     assert!(consumed[0].starts_with(&format!("MSGID: {uniq} ")), "{out}");
     assert!(consumed[0].ends_with("BODY: hello sluice"), "{out}");
     assert!(consumed[1].ends_with("BODY: second"), "{out}");
-    assert!(out.contains("Consume ok, 2 message(s)"), "{out}");
+    assert!(out.contains("Consume ok"), "{out}");
+    assert!(out.contains("2 message(s) consumed"), "{out}");
+    assert!(
+        out.contains("MessageQueue [topic=Orders, brokerName=broker-a, queueId=1] print msg finished. status=NO_NEW_MSG, offset=2"),
+        "{out}"
+    );
     // -c limits the count; queue 0 is empty.
     let out = c.ok(&["consumeMessage", "-t", "Orders", "-c", "1"]).await;
     assert_eq!(
@@ -165,7 +170,7 @@ async fn send_then_find_and_consume() {
             "0",
         ])
         .await;
-    assert!(out.contains("Consume ok, 0 message(s)"), "{out}");
+    assert!(out.contains("0 message(s) consumed"), "{out}");
 
     // decodeMessageId: the unique key carries the producer's IP; the offset id the store host.
     let out = c.ok(&["decodeMessageId", "-i", &offset_id]).await;

@@ -499,7 +499,8 @@ impl Admin {
         self.invoke(broker_addr, request).await.map(drop)
     }
 
-    /// Moves `group`'s offsets on `topic` at one broker to `timestamp` (ms; `-1` = the end).
+    /// Moves `group`'s offsets on `topic` at one broker to `timestamp` (ms; `-1` = the end),
+    /// or, with `queue`, one queue to the offset found for `timestamp` or to the given offset.
     pub async fn reset_offset(
         &self,
         broker_addr: &str,
@@ -507,12 +508,15 @@ impl Admin {
         group: &str,
         timestamp: i64,
         force: bool,
+        queue: Option<(i32, Option<i64>)>,
     ) -> Result<ResetOffsetBody> {
         let header = ResetOffsetRequestHeader {
             topic: topic.into(),
             group: group.into(),
             timestamp,
             is_force: force,
+            queue_id: queue.map(|(q, _)| q),
+            offset: queue.and_then(|(_, o)| o),
             ..Default::default()
         };
         let request =

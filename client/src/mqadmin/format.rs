@@ -40,6 +40,26 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The store time a UNIQ_KEY carries: its 4-byte field counts milliseconds since the start of
+/// the month the id was made in (UTC here); like Apache, a span that lands in the future means
+/// the previous month.
+pub fn uniq_id_time(id: &str, now_ms: i64) -> Option<i64> {
+    let ip_hex = match id.len() {
+        32 => 8,
+        56 => 32,
+        _ => return None,
+    };
+    let start = ip_hex + 4 + 8;
+    let span = u32::from_str_radix(id.get(start..start + 8)?, 16).ok()? as i64;
+    let (y, m, _) = civil_from_days(now_ms.div_euclid(86_400_000));
+    let month_start = days_from_civil(y, m, 1) * 86_400_000;
+    if month_start + span < now_ms {
+        return Some(month_start + span);
+    }
+    let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    Some(days_from_civil(py, pm, 1) * 86_400_000 + span)
+}
+
 /// Parses `resetOffsetByTime -s`: `now`, epoch milliseconds, or `yyyy-MM-dd#HH:mm:ss:SSS` (UTC).
 pub fn parse_timestamp(text: &str, now_ms: i64) -> Option<i64> {
     if text == "now" {
@@ -80,5 +100,18 @@ mod tests {
         assert_eq!(parse_timestamp("1700000000000", 0), Some(1_700_000_000_000));
         assert_eq!(parse_timestamp("2023-13-01#00:00:00:000", 0), None);
         assert_eq!(parse_timestamp("yesterday", 0), None);
+    }
+
+    #[test]
+    fn uniq_id_time_is_counted_from_the_month_start() {
+        let now = parse_timestamp("2026-11-21#10:00:00:000", 0).unwrap();
+        // 0x05265C00 ms = 86,400,000 = one day after the month start.
+        let id = "7F0000010001AABBCCDD05265C000001";
+        let t = uniq_id_time(id, now).unwrap();
+        assert_eq!(format_millis(t), "2026-11-02 00:00:00,000");
+        // A span past `now` belongs to the previous month.
+        let late = "7F0000010001AABBCCDD7FFFFFFF0001";
+        assert!(uniq_id_time(late, now).unwrap() < now);
+        assert_eq!(uniq_id_time("short", now), None);
     }
 }

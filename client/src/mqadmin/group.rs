@@ -228,7 +228,7 @@ impl ConsumerProgress {
         } else {
             let _ = writeln!(
                 out,
-                "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20} {}",
+                "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20}{}",
                 "#Topic",
                 "#Broker Name",
                 "#QID",
@@ -253,7 +253,7 @@ impl ConsumerProgress {
             if self.show_client_ip {
                 let _ = writeln!(
                     out,
-                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20} {:<20}{}",
+                    "{:<64}  {:<32}  {:<4}  {:<20}  {:<20}  {:<20} {:<20} {:<20} {}",
                     mq.topic,
                     mq.broker_name,
                     mq.queue_id,
@@ -426,7 +426,16 @@ pub struct ResetOffsetByTime {
     /// set the force rollback by timestamp switch[true|false]. Deprecated.
     #[arg(short = 'f', long = "force", action = clap::ArgAction::Set, default_value_t = true)]
     force: bool,
-    /// set the cluster
+    /// broker addr
+    #[arg(short = 'b', long = "broker")]
+    broker: Option<String>,
+    /// queue id
+    #[arg(short = 'q', long = "queue")]
+    queue: Option<i32>,
+    /// Expect queue offset, not support old version broker
+    #[arg(short = 'o', long = "offset")]
+    offset: Option<i64>,
+    /// Cluster name or lmq parent topic, lmq is used to find the route.
     #[arg(short = 'c', long = "cluster")]
     cluster: Option<String>,
 }
@@ -440,6 +449,33 @@ impl ResetOffsetByTime {
             ))
         })?;
         let admin = self.ns.admin()?;
+        if let (Some(addr), Some(queue)) = (&self.broker, self.queue) {
+            let _ = writeln!(
+                out,
+                "start reset consumer offset by specified, group[{}], topic[{}], queueId[{queue}], broker[{addr}], timestamp(string)[{}], timestamp(long)[{timestamp}]",
+                self.group, self.topic, self.timestamp
+            );
+            let target = match self.offset {
+                Some(o) => o,
+                None => {
+                    admin
+                        .search_offset(addr, &self.topic, queue, timestamp)
+                        .await?
+                }
+            };
+            admin
+                .reset_offset(
+                    addr,
+                    &self.topic,
+                    &self.group,
+                    timestamp,
+                    true,
+                    Some((queue, Some(target))),
+                )
+                .await?;
+            let _ = writeln!(out, "reset consumer offset to {target}");
+            return Ok(());
+        }
         let route = admin.topic_route(&self.topic).await?;
         let mut table = BTreeMap::new();
         for broker in &route.broker_datas {
@@ -448,14 +484,14 @@ impl ResetOffsetByTime {
             }
             if let Some(addr) = broker.master_addr() {
                 let body = admin
-                    .reset_offset(addr, &self.topic, &self.group, timestamp, self.force)
+                    .reset_offset(addr, &self.topic, &self.group, timestamp, self.force, None)
                     .await?;
                 table.extend(body.offset_table);
             }
         }
         let _ = writeln!(
             out,
-            "rollback consumer offset by specified group[{}], topic[{}], force[{}], timestamp(string)[{}], timestamp(long)[{}]",
+            "start reset consumer offset by specified, group[{}], topic[{}], force[{}], timestamp(string)[{}], timestamp(long)[{}]",
             self.group, self.topic, self.force, self.timestamp, timestamp
         );
         let _ = writeln!(

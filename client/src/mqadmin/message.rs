@@ -8,9 +8,9 @@ use clap::Args;
 use sluice_remoting::message::msgid::{decode_offset_msg_id, uniq_id_ip};
 use sluice_remoting::message::MessageExt;
 
-use super::format::format_millis;
+use super::format::{format_millis, uniq_id_time};
 use super::{CliError, CliResult, NamesrvArg};
-use crate::admin::{Admin, MessageQuery, OutgoingMessage};
+use crate::admin::{now_millis, Admin, MessageQuery, OutgoingMessage};
 
 /// The detail block Apache's query commands print for one message.
 fn print_message(out: &mut String, m: &MessageExt) {
@@ -348,14 +348,14 @@ impl ConsumeMessage {
                     continue;
                 }
                 printed += self
-                    .consume_queue(&admin, addr, qid, &mut left, out)
+                    .consume_queue(&admin, addr, &broker.broker_name, qid, &mut left, out)
                     .await?;
                 if left <= 0 {
                     break;
                 }
             }
         }
-        let _ = writeln!(out, "Consume ok, {printed} message(s)");
+        let _ = writeln!(out, "{printed} message(s) consumed");
         Ok(())
     }
 
@@ -364,6 +364,7 @@ impl ConsumeMessage {
         &self,
         admin: &Admin,
         addr: &str,
+        broker_name: &str,
         qid: i32,
         left: &mut i64,
         out: &mut String,
@@ -375,28 +376,45 @@ impl ConsumeMessage {
         };
         let end = self.end.unwrap_or(i64::MAX);
         let mut printed = 0;
+        let mq = format!(
+            "MessageQueue [topic={}, brokerName={broker_name}, queueId={qid}]",
+            self.topic
+        );
         while *left > 0 {
             let batch = (*left).min(32) as i32;
             let pulled = admin
                 .pull(addr, &self.group, &self.topic, qid, offset, batch)
                 .await?;
             if pulled.messages.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{mq} print msg finished. status={}, offset={offset}",
+                    pulled.status
+                );
                 break;
             }
+            let _ = writeln!(out, "Consume ok");
             for m in &pulled.messages {
                 if m.record.store_timestamp > end || *left <= 0 {
                     return Ok(printed);
                 }
+                let r = &m.record;
                 let _ = writeln!(
                     out,
-                    "MSGID: {} MessageExt [brokerName={}, queueId={}, queueOffset={}, storeTimestamp={}, tags={}, keys={}] BODY: {}",
+                    "MSGID: {} MessageExt [brokerName={broker_name}, queueId={}, queueOffset={}, sysFlag={}, bornTimestamp={}, bornHost={}, storeTimestamp={}, storeHost={}, msgId={}, commitLogOffset={}, reconsumeTimes={}, topic={}, properties={}] BODY: {}",
                     m.msg_id,
-                    m.record.store_host,
-                    m.record.queue_id,
-                    m.record.queue_offset,
-                    m.record.store_timestamp,
-                    m.tags().unwrap_or(""),
-                    m.keys().collect::<Vec<_>>().join(" "),
+                    r.queue_id,
+                    r.queue_offset,
+                    r.sysflag,
+                    r.born_timestamp,
+                    r.born_host,
+                    r.store_timestamp,
+                    r.store_host,
+                    m.offset_msg_id,
+                    r.physical_offset,
+                    r.reconsume_times,
+                    r.topic,
+                    r.properties.replace(['\u{1}', '\u{2}'], " ").trim(),
                     String::from_utf8_lossy(m.body())
                 );
                 *left -= 1;
@@ -420,29 +438,22 @@ pub struct DecodeMessageId {
 impl DecodeMessageId {
     pub async fn run(self, out: &mut String) -> CliResult {
         let _ = &self.ns;
-        let mut understood = false;
-        for id in self
-            .msg_id
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            // A 32-hex id is both a valid UNIQ_KEY and a valid offset msgId: show both readings.
-            if let Ok(ip) = uniq_id_ip(id) {
-                understood = true;
-                let _ = writeln!(out, "ip={ip}");
-            }
-            if let Ok((host, offset)) = decode_offset_msg_id(id) {
-                understood = true;
-                let _ = writeln!(out, "storeHost={host}");
-                let _ = writeln!(out, "commitLogOffset={offset}");
-            }
+        let id = self.msg_id.trim();
+        let ip = uniq_id_ip(id).map_err(|_| {
+            CliError::Failed(format!(
+                "{id} is not a message id: a unique message id (UNIQ_KEY) has 32 or 56 hex characters"
+            ))
+        })?;
+        let _ = writeln!(out, "ip={ip}");
+        if let Some(t) = uniq_id_time(id, now_millis()) {
+            let _ = writeln!(out, "date={}", format_millis(t));
         }
-        if !understood {
-            return Err(CliError::Failed(format!(
-                "{} is not a message id (32 or 40/56 hex characters)",
-                self.msg_id
-            )));
+        // Offset msgIds (what queryMsgById takes) have the same length: show that reading too.
+        if let Ok((host, offset)) = decode_offset_msg_id(id) {
+            let _ = writeln!(
+                out,
+                "as an offset msgId: storeHost={host} commitLogOffset={offset}"
+            );
         }
         Ok(())
     }

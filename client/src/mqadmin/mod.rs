@@ -10,6 +10,8 @@
 
 mod broker;
 mod format;
+
+pub use format::{format_millis, parse_timestamp};
 mod group;
 mod message;
 mod topic;
