@@ -50,27 +50,61 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+/// SIGINT/SIGTERM listeners. Install them before announcing readiness: a signal that arrives
+/// before its listener exists kills the process with the default action instead of shutting
+/// down gracefully.
+pub struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignal {
+    /// Installs the listeners (needs a running Tokio runtime).
+    pub fn install() -> ShutdownSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            ShutdownSignal {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignal {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the first SIGINT or SIGTERM.
+    pub async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                _ = recv(&mut self.term) => {}
+                _ = recv(&mut self.int) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
+}
+
+/// Resolves on SIGINT or SIGTERM (listeners installed on the call; prefer
+/// [`ShutdownSignal::install`] before announcing readiness).
+pub async fn shutdown_signal() {
+    ShutdownSignal::install().wait().await
 }
 
 /// Runs `mqbroker` with `args` until a signal; returns a message on failure.
@@ -87,13 +121,14 @@ pub fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
+        let signal = ShutdownSignal::install();
         let broker = Broker::start(config).await.map_err(|e| e.to_string())?;
         println!(
             "The broker[{}, {}] boot success.",
             broker.state().config().broker_name,
             broker.broker_addr()
         );
-        shutdown_signal().await;
+        signal.wait().await;
         broker.shutdown().await.map_err(|e| e.to_string())
     })
 }

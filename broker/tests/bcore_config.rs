@@ -102,3 +102,54 @@ fn bad_value_or_missing_file_fails_with_a_clear_message() {
         .unwrap()
         .contains("/nonexistent/broker.conf"));
 }
+
+/// The binary serves, and SIGTERM is a graceful shutdown: exit 0 with the metadata files written.
+#[test]
+fn sigterm_shuts_down_cleanly_and_writes_the_metadata_files() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerName=broker-sig\nlistenPort={port}\nbrokerIP1=127.0.0.1\nmetricsPromExporterPort=0\n\
+             storePathRootDir={}\nmappedFileSizeCommitLog=1048576\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let mut child = mqbroker()
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains("boot success") && line.contains(&format!("127.0.0.1:{port}")),
+        "{line}"
+    );
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("the broker listens");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let config = dir.path().join("store/config");
+    for f in ["topics.json", "consumerOffset.json"] {
+        assert!(config.join(f).exists(), "{f} not written at shutdown");
+    }
+    // A clean shutdown removes the abort file, so the next start is a normal recovery.
+    assert!(!dir.path().join("store/abort").exists());
+}

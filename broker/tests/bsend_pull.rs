@@ -452,6 +452,18 @@ async fn offset_queries_answer_min_max_time_and_earliest() {
             .offset,
         3
     );
+    // UPPER: the last message stored at or before the time.
+    let mut upper = search(i64::MAX / 2);
+    upper
+        .ext_fields
+        .insert("boundaryType".into(), "UPPER".into());
+    let r = b.invoke(upper).await;
+    assert_eq!(
+        r.decode_header::<SearchOffsetResponseHeader>()
+            .unwrap()
+            .offset,
+        2
+    );
     b.stop().await;
 }
 

@@ -461,3 +461,18 @@ async fn multi_tag_topic_sets_the_multi_tags_sysflag() {
     assert_eq!(msgs[0].record.sysflag & 0x2, 0x2);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn reply_messages_are_stored_like_sends() {
+    let b = start_broker(|_| {}).await;
+    let p = props(&[("MSG_TYPE", "reply"), ("CORRELATION_ID", "c-1")]);
+    let mut v1 = send_v1("TopicReply", 0, &p, b"reply v1");
+    v1.code = RequestCode::SendReplyMessage.as_i32();
+    let r1 = b.invoke(v1).await;
+    assert_stored(&b, &r1, "TopicReply", b"reply v1").await;
+    let mut v2 = send_v2("TopicReply", 0, &p, b"reply v2");
+    v2.code = RequestCode::SendReplyMessageV2.as_i32();
+    let r2 = b.invoke(v2).await;
+    assert_stored(&b, &r2, "TopicReply", b"reply v2").await;
+    b.stop().await;
+}

@@ -127,6 +127,7 @@ pub fn main() {
         }
     };
     let result = runtime.block_on(async {
+        let signal = sluice_broker::cli::ShutdownSignal::install();
         let node = start(&args).await?;
         println!(
             "Sluice single node up: NameServer {} , broker {} (data in {})",
@@ -138,7 +139,7 @@ pub fn main() {
             "Point clients at namesrvAddr=127.0.0.1:{}",
             node.namesrv.port()
         );
-        sluice_broker::cli::shutdown_signal().await;
+        signal.wait().await;
         node.shutdown().await
     });
     if let Err(e) = result {

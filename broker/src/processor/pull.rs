@@ -65,8 +65,8 @@ struct Admitted {
 
 /// What one pass over the store decided.
 enum Pass {
-    /// The response, and the queue's max offset when it was read.
-    Answer(RemotingCommand, u64),
+    /// The response, the queue's max offset when it was read, and the next offset to pull.
+    Answer(RemotingCommand, u64, u64),
     /// Nothing new and the request may be held.
     Hold,
 }
@@ -155,7 +155,7 @@ impl PullProcessor {
             Err(response) => return Some(response),
         };
         match self.pass(channel, request, &admitted, true) {
-            Pass::Answer(response, _) => Some(response),
+            Pass::Answer(response, ..) => Some(response),
             Pass::Hold => self.hold(channel, request, &admitted).await,
         }
     }
@@ -205,8 +205,8 @@ impl PullProcessor {
             if wake == Wake::ChannelClosed {
                 return None;
             }
-            let (response, max_offset) = match self.pass(channel, request, admitted, false) {
-                Pass::Answer(response, max_offset) => (response, max_offset),
+            let (response, max_offset, next) = match self.pass(channel, request, admitted, false) {
+                Pass::Answer(response, max_offset, next) => (response, max_offset, next),
                 // Not reachable (suspension is off), but answer rather than hold twice.
                 Pass::Hold => {
                     return Some(refuse(
@@ -217,10 +217,12 @@ impl PullProcessor {
                 }
             };
             // Woken by messages the subscription filters out: keep holding for a matching
-            // one, as Apache only wakes a held pull when the new message's tag code matches.
+            // one, as Apache only wakes a held pull when the new message's tag code matches. Not
+            // when the scan stopped short of the queue's end: the client must move on first.
             let unmatched = response.code == ResponseCode::PullRetryImmediately.as_i32();
             if wake == Wake::NewMessage
                 && unmatched
+                && next >= max_offset
                 && max_offset > wait_from
                 && Instant::now() < deadline
             {
@@ -407,7 +409,6 @@ impl PullProcessor {
         };
         let code = response_code(result.status, header.queue_offset);
         let offsets = &self.state.consumer_offsets;
-        let client = channel.remote_addr().to_string();
         offsets.commit_pull_offset(
             &header.consumer_group,
             &header.topic,
@@ -419,7 +420,7 @@ impl PullProcessor {
             && self.state.config().is_master()
         {
             offsets.commit_offset(
-                &client,
+                &channel.remote_addr().to_string(),
                 &header.consumer_group,
                 &header.topic,
                 header.queue_id,
@@ -440,7 +441,7 @@ impl PullProcessor {
             group_sys_flag: Some(admitted.group_sys_flag),
             forbidden_type: None,
         };
-        let max_offset = result.max_offset;
+        let (max_offset, next) = (result.max_offset, result.next_begin_offset);
         let mut response = RemotingCommand::response_to(request, code)
             .with_header(&response_header)
             .with_remark(status_name(result.status));
@@ -453,7 +454,7 @@ impl PullProcessor {
             );
             response.body = Body::from_parts(result.records);
         }
-        Pass::Answer(response, max_offset)
+        Pass::Answer(response, max_offset, next)
     }
 }
 
