@@ -85,6 +85,10 @@ async fn cluster_and_broker_commands() {
         .await;
     assert_eq!(out.trim(), format!("update broker config success, {addr}"));
     let out = c.ok(&["getBrokerConfig", "-c", "DefaultCluster"]).await;
+    assert!(
+        out.starts_with(&format!("============Master: {addr}============")),
+        "{out}"
+    );
     assert_eq!(
         config_value(&out, "maxMessageSize"),
         Some("1048576"),

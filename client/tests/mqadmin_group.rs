@@ -288,14 +288,26 @@ async fn connections_of_clients_that_sent_heartbeats() {
     );
 
     let out = c.ok(&["consumerConnection", "-g", "ShipConsumers"]).await;
-    let first = out.lines().next().unwrap_or_default();
-    let cols: Vec<&str> = first.split_whitespace().collect();
-    assert_eq!(cols[0], "001", "{out}");
-    assert_eq!(cols[1], "127.0.0.1@shipper", "{out}");
-    assert!(cols[2].starts_with("127.0.0.1:"), "{out}");
-    assert!(out.contains("Below is subscription:"), "{out}");
-    assert!(out.contains("001  Topic: Ship"), "{out}");
-    assert!(out.contains("SubExpression: TagA || TagB"), "{out}");
+    assert_eq!(
+        header(&out),
+        ["#ClientId", "#ClientAddr", "#Language", "#Version"],
+        "{out}"
+    );
+    let cols = &rows(&out)[0];
+    assert_eq!(cols[0], "127.0.0.1@shipper", "{out}");
+    assert!(cols[1].starts_with("127.0.0.1:"), "{out}");
+    assert_eq!(cols[2], "RUST", "our RemotingClient says RUST: {out}");
+    let subscription = out
+        .split("Below is subscription:")
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(header(subscription), ["#Topic", "#SubExpression"], "{out}");
+    assert!(
+        subscription
+            .lines()
+            .any(|l| l.starts_with("Ship ") && l.ends_with("TagA || TagB")),
+        "{out}"
+    );
     assert!(out.contains("ConsumeType: CONSUME_PASSIVELY"), "{out}");
     assert!(out.contains("MessageModel: CLUSTERING"), "{out}");
     assert!(

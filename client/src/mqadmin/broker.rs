@@ -161,19 +161,29 @@ impl GetBrokerConfig {
         let admin = self.ns.admin()?;
         let brokers =
             target_brokers(&admin, self.broker.as_deref(), self.cluster.as_deref()).await?;
+        let prefix = if self.broker.is_some() {
+            ""
+        } else {
+            "Master: "
+        };
         for addr in brokers {
-            print_config(&admin, &addr, out).await?;
+            print_config(&admin, &format!("{prefix}{addr}"), &addr, out).await?;
         }
         Ok(())
     }
 }
 
-async fn print_config(admin: &Admin, addr: &str, out: &mut String) -> CliResult {
+async fn print_config(admin: &Admin, title: &str, addr: &str, out: &mut String) -> CliResult {
     let config = admin.broker_config(addr).await?;
-    let _ = writeln!(out, "============{addr}============");
+    let _ = writeln!(out, "============{title}============");
+    if config.is_empty() {
+        let _ = writeln!(out, "Broker[{addr}] has no config property!");
+        return Ok(());
+    }
     for (k, v) in config {
         let _ = writeln!(out, "{k:<50}=  {v}");
     }
+    let _ = writeln!(out);
     Ok(())
 }
 

@@ -324,11 +324,15 @@ impl ConsumerConnectionCmd {
                     continue;
                 }
             };
-            for (i, c) in cc.connection_set.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{:<36} {:<22} {:<10} {}",
+                "#ClientId", "#ClientAddr", "#Language", "#Version"
+            );
+            for c in &cc.connection_set {
                 let _ = writeln!(
                     out,
-                    "{:03}  {:<32} {:<22} {:<8} {}",
-                    i + 1,
+                    "{:<36} {:<22} {:<10} {}",
                     c.client_id,
                     c.client_addr,
                     c.language.to_string(),
@@ -336,14 +340,9 @@ impl ConsumerConnectionCmd {
                 );
             }
             let _ = writeln!(out, "\nBelow is subscription:");
-            for (i, (topic, sub)) in cc.subscription_table.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "{:03}  Topic: {:<40} SubExpression: {}",
-                    i + 1,
-                    topic,
-                    sub.sub_string
-                );
+            let _ = writeln!(out, "{:<20} {}", "#Topic", "#SubExpression");
+            for sub in cc.subscription_table.values() {
+                let _ = writeln!(out, "{:<20} {}", sub.topic, sub.sub_string);
             }
             let _ = writeln!(out);
             let _ = writeln!(out, "ConsumeType: {}", cc.consume_type.name());

@@ -188,10 +188,10 @@ impl TopicListCmd {
                 }
             }
             if groups.is_empty() {
-                let _ = writeln!(out, "{cluster:<20}  {topic:<48}  {:<48}", "");
+                let _ = writeln!(out, "{cluster:<20}  {topic:<64}  {:<64}", "");
             }
             for group in groups {
-                let _ = writeln!(out, "{cluster:<20}  {topic:<48}  {group:<48}");
+                let _ = writeln!(out, "{cluster:<20}  {topic:<64}  {group:<64}");
             }
         }
         Ok(())
@@ -236,7 +236,16 @@ impl TopicRoute {
             };
             reads += queue.read_queue_nums;
             writes += queue.write_queue_nums;
-            let addrs = format!("{:?}", broker.broker_addrs);
+            // Java's Map.toString, as Apache prints it.
+            let addrs = format!(
+                "{{{}}}",
+                broker
+                    .broker_addrs
+                    .iter()
+                    .map(|(id, a)| format!("{id}={a}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             let _ = writeln!(
                 out,
                 "{:<45} {:<32} {:<50} {:<10} {:<11} {:<5}",
@@ -248,6 +257,7 @@ impl TopicRoute {
                 queue.perm
             );
         }
+        let _ = writeln!(out);
         let _ = writeln!(
             out,
             "{:<45} {:<32} {:<50} {:<10} {:<11}",
