@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use clap::Args;
-use sluice_remoting::body::{ConsumeStats, MessageQueue, OffsetWrapper, SubscriptionGroupConfig};
+use sluice_remoting::body::{
+    ConsumeStats, ConsumeType, MessageQueue, OffsetWrapper, SubscriptionGroupConfig,
+};
 use sluice_remoting::code::version;
 
 use super::format::{format_millis, parse_timestamp};
@@ -194,9 +196,9 @@ async fn merged_consume_stats(
 pub struct ConsumerProgress {
     #[command(flatten)]
     ns: NamesrvArg,
-    /// consumer group name
+    /// consumer group name (without it: every group's summary)
     #[arg(short = 'g', long = "groupName")]
-    group: String,
+    group: Option<String>,
     /// topic name
     #[arg(short = 't', long = "topicName")]
     topic: Option<String>,
@@ -208,7 +210,10 @@ pub struct ConsumerProgress {
 impl ConsumerProgress {
     pub async fn run(self, out: &mut String) -> CliResult {
         let admin = self.ns.admin()?;
-        let stats = merged_consume_stats(&admin, &self.group, self.topic.as_deref()).await?;
+        let Some(group) = &self.group else {
+            return all_groups(&admin, out).await;
+        };
+        let stats = merged_consume_stats(&admin, group, self.topic.as_deref()).await?;
         // Apache sorts by topic, then broker name, then queue id: the MessageQueue order.
         let rows: BTreeMap<&MessageQueue, &OffsetWrapper> = stats.offset_table.iter().collect();
         if self.show_client_ip {
@@ -285,6 +290,61 @@ impl ConsumerProgress {
         let _ = writeln!(out, "Consume Inflight Total: {inflight_total}");
         Ok(())
     }
+}
+
+/// consumerProgress without `-g`: one summary row per group, the groups found (as Apache does)
+/// through their `%RETRY%` topics.
+async fn all_groups(admin: &Admin, out: &mut String) -> CliResult {
+    let _ = writeln!(
+        out,
+        "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}",
+        "#Group", "#Count", "#Version", "#Type", "#Model", "#TPS", "#Diff Total"
+    );
+    let topics = admin.topic_list().await?;
+    let info = admin.cluster_info().await?;
+    let masters: Vec<&str> = info
+        .broker_addr_table
+        .values()
+        .filter_map(|b| b.master_addr())
+        .collect();
+    for topic in &topics.topic_list {
+        let Some(group) = topic.strip_prefix("%RETRY%") else {
+            continue;
+        };
+        let (mut tps, mut diff) = (0.0, 0i64);
+        let (mut count, mut min_version) = (0usize, None::<i32>);
+        let (mut kind, mut model) = ("", "");
+        for addr in &masters {
+            if let Ok(stats) = admin.consume_stats(addr, group, None).await {
+                tps += stats.consume_tps;
+                diff += stats.diff_total();
+            }
+            if let Ok(cc) = admin.consumer_connection(addr, group).await {
+                if count == 0 && !cc.connection_set.is_empty() {
+                    kind = match cc.consume_type {
+                        ConsumeType::ConsumeActively => "PULL",
+                        ConsumeType::ConsumePassively => "PUSH",
+                        ConsumeType::ConsumePop => "POP",
+                    };
+                    model = cc.message_model.name();
+                }
+                count = count.max(cc.connection_set.len());
+                for c in &cc.connection_set {
+                    min_version = Some(min_version.map_or(c.version, |v| v.min(c.version)));
+                }
+            }
+        }
+        let version = match (count, min_version) {
+            (0, _) | (_, None) => "OFFLINE".to_string(),
+            (_, Some(v)) => version::name(v),
+        };
+        let _ = writeln!(
+            out,
+            "{:<64}  {:<6}  {:<24} {:<5}  {:<14}  {:<7}  {}",
+            group, count, version, kind, model, tps as i64, diff
+        );
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
