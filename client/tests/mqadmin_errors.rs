@@ -35,6 +35,7 @@ fn unreachable_namesrv_fails_with_the_address() {
     let (code, _, err) = mqadmin(&["topicList", "-n", &addr]);
     assert_eq!(code, 1);
     assert!(err.contains(&addr) && err.contains("connect"), "{err}");
+    assert!(err.contains("check that the server is running"), "{err}");
 }
 
 #[test]
@@ -133,6 +134,12 @@ async fn unknown_topic_and_group_say_what_to_do() {
     assert_eq!(code, 0);
     assert!(stdout.lines().any(|l| l == "TBW102"), "{stdout}");
 
+    // A NameServer list: a dead first entry is skipped.
+    let list = format!("{};{}", dead_addr(), c.namesrv_addr);
+    let (code, stdout, stderr) = mqadmin(&["topicList", "-n", &list]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.lines().any(|l| l == "TBW102"), "{stdout}");
+
     // NAMESRV_ADDR stands in for -n.
     let output = Command::new(env!("CARGO_BIN_EXE_mqadmin"))
         .args(["clusterList"])
@@ -147,9 +154,9 @@ async fn unknown_topic_and_group_say_what_to_do() {
 #[tokio::test]
 async fn library_entry_point_reports_usage_errors() {
     let mut out = String::new();
-    let err = run(&["consumerProgress", "-n", "127.0.0.1:1"], &mut out)
+    let err = run(&["queryMsgByKey", "-n", "127.0.0.1:1", "-t", "T"], &mut out)
         .await
         .unwrap_err();
     assert!(matches!(err, CliError::Usage(_)), "{err:?}");
-    assert!(err.to_string().contains("--groupName"), "{err}");
+    assert!(err.to_string().contains("--msgKey"), "{err}");
 }
