@@ -45,6 +45,26 @@ async fn cluster_and_broker_commands() {
         "{out}"
     );
     assert!(table[0][4].starts_with('V'), "version column: {out}");
+    // -m: message totals per day; a message sent now counts in #InTotalToday.
+    c.ok(&["updateTopic", "-b", &addr, "-t", "Counted"]).await;
+    c.register().await;
+    c.ok(&["sendMessage", "-t", "Counted", "-p", "x"]).await;
+    let out = c.ok(&["clusterList", "-m"]).await;
+    assert_eq!(
+        header(&out),
+        [
+            "#Cluster Name",
+            "#Broker Name",
+            "#InTotalYest",
+            "#OutTotalYest",
+            "#InTotalToday",
+            "#OutTotalToday"
+        ],
+        "{out}"
+    );
+    let row = &rows(&out)[0];
+    assert_eq!(&row[..2], ["DefaultCluster", "broker-a"], "{out}");
+    assert_eq!(row[4], "1", "{out}");
     let out = c.ok(&["clusterList", "-c", "OtherCluster"]).await;
     assert!(rows(&out).is_empty(), "{out}");
 

@@ -16,6 +16,9 @@ pub struct ClusterList {
     /// which cluster
     #[arg(short = 'c', long = "clusterName")]
     cluster: Option<String>,
+    /// Print more stats
+    #[arg(short = 'm', long = "moreStats")]
+    more_stats: bool,
 }
 
 /// The first number of a broker stats value such as `putTps` ("12.5 11.0 10.2").
@@ -36,12 +39,25 @@ impl ClusterList {
     pub async fn run(self, out: &mut String) -> CliResult {
         let admin = self.ns.admin()?;
         let info = admin.cluster_info().await?;
-        let _ = writeln!(
-            out,
-            "{:<22}  {:<22}  {:<4}  {:<22} {:<16}  {:>16}  {:>30}  {:<22}  {:<11}  {:<12}  {:<8}  {:<10}",
+        if self.more_stats {
+            let _ = writeln!(
+                out,
+                "{:<16}  {:<32} {:>14} {:>14} {:>14} {:>14}",
+                "#Cluster Name",
+                "#Broker Name",
+                "#InTotalYest",
+                "#OutTotalYest",
+                "#InTotalToday",
+                "#OutTotalToday"
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "{:<22}  {:<22}  {:<4}  {:<22} {:<16}  {:>16}  {:>30}  {:<22}  {:<11}  {:<12}  {:<8}  {:<10}",
             "#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS(LOAD)",
             "#OutTPS(LOAD)", "#Timer(Progress)", "#PCWait(ms)", "#Hour", "#SPACE", "#ACTIVATED"
-        );
+            );
+        }
         for (cluster, names) in &info.cluster_addr_table {
             if self.cluster.as_deref().is_some_and(|c| c != cluster) {
                 continue;
@@ -53,26 +69,33 @@ impl ClusterList {
                 for (id, addr) in &broker.broker_addrs {
                     // A broker that cannot answer still gets its row, with empty statistics.
                     let stats = admin.broker_runtime_info(addr).await.unwrap_or_default();
-                    let load = |queue: &str, cap: &str| {
-                        let q: f64 = value(&stats, queue, "0").parse().unwrap_or(0.0);
-                        let c: f64 = value(&stats, cap, "1").parse().unwrap_or(1.0);
-                        if c > 0.0 {
-                            q / c * 100.0
-                        } else {
-                            0.0
-                        }
-                    };
+                    if self.more_stats {
+                        let n = |k: &str| -> i64 { value(&stats, k, "0").parse().unwrap_or(0) };
+                        let _ = writeln!(
+                            out,
+                            "{:<16}  {:<32} {:>14} {:>14} {:>14} {:>14}",
+                            cluster,
+                            name,
+                            n("msgPutTotalTodayMorning") - n("msgPutTotalYesterdayMorning"),
+                            n("msgGetTotalTodayMorning") - n("msgGetTotalYesterdayMorning"),
+                            n("msgPutTotalTodayNow") - n("msgPutTotalTodayMorning"),
+                            n("msgGetTotalTodayNow") - n("msgGetTotalTodayMorning"),
+                        );
+                        continue;
+                    }
                     let in_tps = format!(
-                        "{:9.2}({:.2},{:.0}ms)",
+                        "{:9.2}({},{}ms)",
                         first_number(&stats, "putTps"),
-                        load("sendThreadPoolQueueSize", "sendThreadPoolQueueCapacity"),
-                        first_number(&stats, "sendThreadPoolQueueHeadWaitTimeMills")
+                        value(&stats, "sendThreadPoolQueueSize", "0"),
+                        value(&stats, "sendThreadPoolQueueHeadWaitTimeMills", "0")
                     );
                     let out_tps = format!(
-                        "{:9.2}({:.2},{:.0}ms)",
+                        "{:9.2}({},{}ms|{},{}ms)",
                         first_number(&stats, "getTransferredTps"),
-                        load("pullThreadPoolQueueSize", "pullThreadPoolQueueCapacity"),
-                        first_number(&stats, "pullThreadPoolQueueHeadWaitTimeMills")
+                        value(&stats, "pullThreadPoolQueueSize", "0"),
+                        value(&stats, "pullThreadPoolQueueHeadWaitTimeMills", "0"),
+                        value(&stats, "ackThreadPoolQueueSize", "N"),
+                        value(&stats, "ackThreadPoolQueueHeadWaitTimeMills", "N")
                     );
                     let timer = format!(
                         "{}-{}({:.1}w, {:.1}, {:.1})",
@@ -91,7 +114,7 @@ impl ClusterList {
                     let space = first_number(&stats, "commitLogDiskRatio");
                     let _ = writeln!(
                         out,
-                        "{:<22}  {:<22}  {:<4}  {:<22} {:<16}  {:>16}  {:>30}  {:<22}  {:<11}  {:<12}  {:<8}  {:<10}",
+                        "{:<22}  {:<22}  {:<4}  {:<22} {:<16}  {:>16}  {:>30}  {:<22}  {:>11}  {:<12}  {:<8}  {:>10}",
                         cluster,
                         name,
                         id,
@@ -102,7 +125,7 @@ impl ClusterList {
                         timer,
                         value(&stats, "pageCacheLockTimeMills", "0"),
                         format!("{hours:.2}"),
-                        format!("{:.4}", space),
+                        format!("{space:.4}"),
                         value(&stats, "brokerActive", "false")
                     );
                 }
