@@ -123,6 +123,8 @@ async fn send_then_find_and_consume() {
 
     let out = c.ok(&["queryMsgById", "-i", &offset_id]).await;
     assert_eq!(field(&out, "OffsetID:"), offset_id);
+    let body_path = field(&out, "Message Body Path:");
+    assert_eq!(std::fs::read(body_path).unwrap(), b"second");
     assert_eq!(field(&out, "Message Body:"), "second");
     assert_eq!(field(&out, "Store Host:"), c.broker_addr);
 

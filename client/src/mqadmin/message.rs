@@ -12,11 +12,22 @@ use super::format::{format_millis, uniq_id_time};
 use super::{CliError, CliResult, NamesrvArg};
 use crate::admin::{now_millis, Admin, MessageQuery, OutgoingMessage};
 
+/// Writes the body where Apache's tools do (`<tmp>/rocketmq/msgbodys/<msgId>`), so scripts that
+/// read "Message Body Path:" keep working; `None` if it cannot be written.
+async fn save_body(m: &MessageExt) -> Option<String> {
+    let dir = std::env::temp_dir().join("rocketmq").join("msgbodys");
+    tokio::fs::create_dir_all(&dir).await.ok()?;
+    let path = dir.join(&m.msg_id);
+    tokio::fs::write(&path, m.body()).await.ok()?;
+    Some(path.display().to_string())
+}
+
 /// The detail block Apache's query commands print for one message.
-fn print_message(out: &mut String, m: &MessageExt) {
+async fn print_message(out: &mut String, m: &MessageExt) {
+    let body_path = save_body(m).await;
     let r = &m.record;
     let keys: Vec<&str> = m.keys().collect();
-    let rows: [(&str, String); 15] = [
+    let rows: [(&str, String); 14] = [
         ("OffsetID:", m.offset_msg_id.clone()),
         ("Topic:", r.topic.clone()),
         ("Tags:", format!("[{}]", m.tags().unwrap_or("null"))),
@@ -37,14 +48,15 @@ fn print_message(out: &mut String, m: &MessageExt) {
                 .trim()
                 .to_string(),
         ),
-        (
-            "Message Body:",
-            String::from_utf8_lossy(m.body()).into_owned(),
-        ),
     ];
     for (label, value) in rows {
         let _ = writeln!(out, "{label:<20} {value}");
     }
+    if let Some(path) = body_path {
+        let _ = writeln!(out, "{:<20} {path}", "Message Body Path:");
+    }
+    let body = String::from_utf8_lossy(m.body());
+    let _ = writeln!(out, "{:<20} {body}", "Message Body:");
     let _ = writeln!(out);
 }
 
@@ -67,7 +79,7 @@ impl QueryMsgById {
             .filter(|s| !s.is_empty())
         {
             let m = admin.view_message(id).await?;
-            print_message(out, &m);
+            print_message(out, &m).await;
         }
         Ok(())
     }
@@ -155,7 +167,7 @@ impl QueryMsgByUniqueKey {
         }
         let shown = if self.show_all { found.len() } else { 1 };
         for m in found.iter().take(shown) {
-            print_message(out, m);
+            print_message(out, m).await;
         }
         Ok(())
     }
@@ -205,7 +217,7 @@ impl QueryMsgByOffset {
                 pulled.max_offset
             ))
         })?;
-        print_message(out, &m);
+        print_message(out, &m).await;
         Ok(())
     }
 }
