@@ -550,3 +550,32 @@ fn refused(server: &str, request_code: i32, response: &RemotingCommand) -> Admin
 /// `client/src/mqadmin/`), reachable as `sluice_client::admin::cli`.
 #[path = "../mqadmin/mod.rs"]
 pub mod cli;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namesrv_list_is_split_on_semicolons() {
+        let admin = Admin::new(" 10.0.0.1:9876 ; 10.0.0.2:9876;").unwrap();
+        assert_eq!(admin.namesrv_addrs, ["10.0.0.1:9876", "10.0.0.2:9876"]);
+        let err = Admin::new(" ; ").err().expect("an empty list is refused");
+        assert!(err.to_string().contains("NAMESRV_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn refusals_name_server_request_and_code() {
+        let request = RemotingCommand::request(RequestCode::UpdateBrokerConfig);
+        let response = RemotingCommand::response_to(&request, ResponseCode::NoPermission)
+            .with_remark("Can not update config in black list.");
+        let err = refused("10.0.0.1:10911", request.code, &response);
+        assert!(!err.is_topic_not_exist());
+        assert_eq!(
+            err.to_string(),
+            "10.0.0.1:10911 refused UPDATE_BROKER_CONFIG: code 16, NO_PERMISSION Can not update config in black list."
+        );
+        let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic);
+        let response = RemotingCommand::response_to(&request, ResponseCode::TopicNotExist);
+        assert!(refused("ns", request.code, &response).is_topic_not_exist());
+    }
+}

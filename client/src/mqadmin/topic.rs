@@ -345,3 +345,16 @@ impl TopicClusterList {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perm_strings_as_java_prints_them() {
+        assert_eq!(perm_string(6), "RW-");
+        assert_eq!(perm_string(4), "R--");
+        assert_eq!(perm_string(2), "-W-");
+        assert_eq!(perm_string(7), "RWX");
+    }
+}
