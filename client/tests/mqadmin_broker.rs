@@ -129,5 +129,13 @@ async fn cluster_and_broker_commands() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("black list"), "{err}");
+
+    // haStatus: this broker has no HA yet; the command says so instead of printing nothing.
+    let err = c.run(&["haStatus", "-b", &addr]).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("replication (HA) is not available"),
+        "{err}"
+    );
     c.shutdown().await;
 }

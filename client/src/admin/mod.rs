@@ -9,7 +9,7 @@ mod message;
 use std::time::Duration;
 
 use sluice_remoting::body::{
-    ClusterInfo, ConsumeStats, ConsumerConnection, GroupList, JsonBody, KVTable,
+    ClusterInfo, ConsumeStats, ConsumerConnection, GroupList, HARuntimeInfo, JsonBody, KVTable,
     ProducerConnection, ResetOffsetBody, SubscriptionGroupConfig, TopicConfig, TopicList,
     TopicRouteData, TopicStatsTable,
 };
@@ -284,6 +284,24 @@ impl Admin {
         let request = RemotingCommand::request(RequestCode::GetBrokerRuntimeInfo);
         let response = self.invoke(broker_addr, request).await?;
         Ok(KVTable::decode(&response.body.to_bytes())?)
+    }
+
+    /// Replication state of one broker (GET_BROKER_HA_STATUS, 5.x). A broker that does not
+    /// serve the request is reported as [`AdminError::Invalid`] saying HA is unavailable there.
+    pub async fn ha_status(&self, broker_addr: &str) -> Result<HARuntimeInfo> {
+        let request = RemotingCommand::request(RequestCode::GetBrokerHaStatus);
+        let code = request.code;
+        let response = self.invoke_raw(broker_addr, request).await?;
+        if response.code == ResponseCode::RequestCodeNotSupported.as_i32() {
+            return Err(AdminError::Invalid(format!(
+                "broker {broker_addr} does not serve GET_BROKER_HA_STATUS: master/slave \
+                 replication (HA) is not available on it"
+            )));
+        }
+        if response.code != ResponseCode::Success.as_i32() {
+            return Err(refused(broker_addr, code, &response));
+        }
+        Ok(HARuntimeInfo::decode(&response.body.to_bytes())?)
     }
 
     /// The broker's live configuration as `key=value` lines (Java properties text).

@@ -13,6 +13,7 @@ mod format;
 
 pub use format::{format_millis, parse_timestamp};
 mod group;
+mod ha;
 mod message;
 mod topic;
 
@@ -132,6 +133,8 @@ enum Command {
     ConsumeMessage(message::ConsumeMessage),
     #[command(name = "decodeMessageId", about = "Decode unique message ID")]
     DecodeMessageId(message::DecodeMessageId),
+    #[command(name = "haStatus", about = "Fetch ha runtime status data")]
+    HaStatus(ha::HaStatus),
 }
 
 /// Runs one command (`args` without the program name), appending its output to `out`.
@@ -186,6 +189,7 @@ async fn dispatch(command: Command, out: &mut String) -> CliResult {
         Command::SendMessage(c) => c.run(out).await,
         Command::ConsumeMessage(c) => c.run(out).await,
         Command::DecodeMessageId(c) => c.run(out).await,
+        Command::HaStatus(c) => c.run(out).await,
     }
 }
 
