@@ -280,7 +280,16 @@ impl SendMessage {
             keys: self.key,
             tags: self.tags,
         };
-        let queue_id = self.queue_id.unwrap_or(0);
+        // Without -i, spread like a producer does: a queue picked from the clock among the
+        // broker's write queues (Apache's producer starts its round robin at a random index).
+        let write_queues = route
+            .queue_datas
+            .iter()
+            .find(|q| q.broker_name == broker.broker_name)
+            .map_or(1, |q| q.write_queue_nums.max(1));
+        let queue_id = self
+            .queue_id
+            .unwrap_or((now_millis() % i64::from(write_queues)) as i32);
         let sent = admin
             .send_message(addr, &broker.broker_name, queue_id, &message)
             .await?;

@@ -3,6 +3,20 @@
 //!
 //! [`run`] takes the arguments after the program name and appends everything the command
 //! prints to a `String`, so tests read a command's output exactly as a user would see it.
+//!
+//! Quick start against a running NameServer:
+//!
+//! ```text
+//! export NAMESRV_ADDR=127.0.0.1:9876
+//! mqadmin clusterList
+//! mqadmin updateTopic -c DefaultCluster -t Orders -r 8 -w 8
+//! mqadmin sendMessage -t Orders -p 'hello' -k order-1
+//! mqadmin queryMsgByKey -t Orders -k order-1
+//! mqadmin consumerProgress -g OrderConsumers
+//! mqadmin resetOffsetByTime -g OrderConsumers -t Orders -s 2026-11-21#00:00:00:000
+//! ```
+//!
+//! Times are printed and parsed in UTC (Apache uses the JVM's local zone).
 
 // Column headers stay literal arguments beside their format string, so each table reads like
 // the printf line of the Apache command it mirrors.
