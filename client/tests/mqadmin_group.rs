@@ -327,6 +327,41 @@ async fn connections_of_clients_that_sent_heartbeats() {
     assert_eq!(cols[0], "0001", "{out}");
     assert_eq!(cols[1], "127.0.0.1@shipper", "{out}");
 
+    // topicList -c names the groups consuming each topic.
+    let out = c.ok(&["topicList", "-c"]).await;
+    assert!(
+        rows(&out).contains(&vec!["DefaultCluster", "Ship", "ShipConsumers"]),
+        "{out}"
+    );
+
+    // Without -g: one row per group, found through its %RETRY% topic (made by the heartbeat).
+    c.register().await;
+    let out = c.ok(&["consumerProgress"]).await;
+    assert_eq!(
+        header(&out),
+        [
+            "#Group",
+            "#Count",
+            "#Version",
+            "#Type",
+            "#Model",
+            "#TPS",
+            "#Diff Total"
+        ],
+        "{out}"
+    );
+    let row = rows(&out)
+        .into_iter()
+        .find(|r| r[0] == "ShipConsumers")
+        .unwrap_or_else(|| panic!("no ShipConsumers row in:\n{out}"));
+    // The version our RemotingClient stamps on its requests.
+    let ours = sluice_remoting::code::version::name(RemotingCommand::request(0).version);
+    assert_eq!(
+        &row[1..],
+        ["1", ours.as_str(), "PUSH", "CLUSTERING", "0", "0"],
+        "{out}"
+    );
+
     let err = c
         .run(&["consumerConnection", "-g", "NobodyHere"])
         .await

@@ -183,6 +183,19 @@ async fn send_then_find_and_consume() {
     assert!(out.contains("commitLogOffset="), "{out}");
     let out = c.ok(&["decodeMessageId", "-i", &uniq]).await;
     assert!(out.lines().any(|l| l.starts_with("ip=")), "{out}");
+    // The id was made moments ago: its date is today's (UTC). Around midnight the day may have
+    // turned between send and check, so accept either side of now.
+    let now = sluice_client::admin::now_millis();
+    let days: Vec<String> = [now - 60_000, now]
+        .iter()
+        .map(|t| {
+            format!(
+                "date={}",
+                &sluice_client::admin::cli::format_millis(*t)[..10]
+            )
+        })
+        .collect();
+    assert!(days.iter().any(|d| out.contains(d.as_str())), "{out}");
     let err = c.run(&["decodeMessageId", "-i", "xyz"]).await.unwrap_err();
     assert!(err.to_string().contains("is not a message id"), "{err}");
 
