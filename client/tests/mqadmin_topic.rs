@@ -66,6 +66,12 @@ async fn topic_lifecycle_through_mqadmin() {
     );
     let r = &rows(&out)[0];
     assert_eq!((r[0], r[1]), ("DefaultCluster", "broker-a"), "{out}");
+    assert_eq!(
+        r[2],
+        format!("{{0={}}}", c.broker_addr),
+        "Java map form: {out}"
+    );
+    assert_eq!(&r[3..], ["4", "4", "6"], "{out}");
     assert!(out.contains("Total:"), "{out}");
 
     // topicStatus: one row per queue, offsets 0 before any send.
