@@ -123,6 +123,9 @@ async fn send_then_find_and_consume() {
 
     let out = c.ok(&["queryMsgById", "-i", &offset_id]).await;
     assert_eq!(field(&out, "OffsetID:"), offset_id);
+    // A unique key with -t is found through the index.
+    let by_uniq = c.ok(&["queryMsgById", "-i", &uniq, "-t", "Orders"]).await;
+    assert_eq!(field(&by_uniq, "Message Body:"), "hello sluice");
     let body_path = field(&out, "Message Body Path:");
     assert_eq!(std::fs::read(body_path).unwrap(), b"second");
     assert_eq!(field(&out, "Message Body:"), "second");

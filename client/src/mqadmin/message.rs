@@ -67,6 +67,9 @@ pub struct QueryMsgById {
     /// Message Id (offset msgId; several separated by commas)
     #[arg(short = 'i', long = "msgId")]
     msg_id: String,
+    /// topic name; lets a unique key (client msgId) be found when it is not an offset msgId
+    #[arg(short = 't', long = "topic")]
+    topic: Option<String>,
 }
 
 impl QueryMsgById {
@@ -78,7 +81,29 @@ impl QueryMsgById {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let m = admin.view_message(id).await?;
+            let m = match (admin.view_message(id).await, &self.topic) {
+                (Ok(m), _) => m,
+                // Like Apache's admin: an id that is not a readable offset msgId may be a
+                // unique key; with the topic known, look it up in the index.
+                (Err(first), Some(topic)) => {
+                    let found = admin
+                        .query_message_everywhere(&MessageQuery {
+                            topic,
+                            key: id,
+                            max: 1,
+                            begin: 0,
+                            end: i64::MAX,
+                            unique: true,
+                        })
+                        .await?;
+                    found.into_iter().next().ok_or_else(|| {
+                        CliError::Failed(format!(
+                            "message {id} not found: not an offset msgId ({first}) and no message of topic {topic} has it as unique key"
+                        ))
+                    })?
+                }
+                (Err(e), None) => return Err(e.into()),
+            };
             print_message(out, &m).await;
         }
         Ok(())
