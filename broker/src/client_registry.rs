@@ -212,11 +212,16 @@ impl ClientRegistry {
     /// Registers (or refreshes) a producer connection in `group`.
     pub fn register_producer(self: &Arc<Self>, group: &str, info: ClientChannelInfo) {
         let channel = info.channel.clone();
-        let is_new = lock(&self.producers)
-            .entry(group.to_owned())
-            .or_default()
-            .insert(info.channel.id(), info)
-            .is_none();
+        let is_new = {
+            let mut producers = lock(&self.producers);
+            match producers.get_mut(group) {
+                Some(members) => members.insert(info.channel.id(), info).is_none(),
+                None => {
+                    producers.insert(group.to_owned(), HashMap::from([(info.channel.id(), info)]));
+                    true
+                }
+            }
+        };
         if is_new {
             tracing::info!(group, addr = %channel.remote_addr(), "new producer connected");
         }
@@ -247,9 +252,16 @@ impl ClientRegistry {
         let channel = info.channel.clone();
         let (changed, notify) = {
             let mut consumers = lock(&self.consumers);
-            let group_info = consumers
-                .entry(group.to_owned())
-                .or_insert_with(|| ConsumerGroupInfo::new(group, &registration));
+            // Heartbeats mostly refresh existing groups: look up before allocating a key.
+            if !consumers.contains_key(group) {
+                consumers.insert(
+                    group.to_owned(),
+                    ConsumerGroupInfo::new(group, &registration),
+                );
+            }
+            let Some(group_info) = consumers.get_mut(group) else {
+                return false;
+            };
             let new_member = group_info.update_channel(info, &registration);
             let new_topics = group_info.update_subscriptions(&registration.subscriptions);
             let changed = new_member || new_topics;
@@ -409,12 +421,30 @@ impl ClientRegistry {
             .and_then(|g| g.subscriptions.get(topic).cloned())
     }
 
+    /// Whether the group has live members (cheap, for the pull path: no copy of the group).
+    pub fn has_consumer_group(&self, group: &str) -> bool {
+        lock(&self.consumers).contains_key(group)
+    }
+
+    /// One lookup for the pull path: `None` when the group has no live members, else its
+    /// subscription to `topic` if it has one.
+    pub fn lookup_subscription(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Option<Option<SubscriptionData>> {
+        lock(&self.consumers)
+            .get(group)
+            .map(|g| g.subscriptions.get(topic).cloned())
+    }
+
     /// The message model of a consumer group with live members (cheap: no copy of the group).
     pub fn consumer_message_model(&self, group: &str) -> Option<MessageModel> {
         lock(&self.consumers).get(group).map(|g| g.message_model)
     }
 
-    /// A copy of a consumer group's state, if it has live members.
+    /// A copy of a consumer group's state, if it has live members (copies every member: not for
+    /// per-request paths; see [`has_consumer_group`](Self::has_consumer_group)).
     pub fn consumer_group(&self, group: &str) -> Option<ConsumerGroupInfo> {
         lock(&self.consumers).get(group).cloned()
     }
@@ -588,6 +618,9 @@ mod tests {
         newer.subscriptions[0] = SubscriptionData::by_tags("T", "TagA", 2);
         assert!(!r.register_consumer("g", info(&ch[0], "c0"), newer));
         assert_eq!(r.find_subscription("g", "T").unwrap().sub_string, "TagA");
+        assert!(r.has_consumer_group("g") && !r.has_consumer_group("other"));
+        assert_eq!(r.lookup_subscription("g", "U"), Some(None));
+        assert_eq!(r.lookup_subscription("other", "T"), None);
         assert!(r.register_consumer("g", info(&ch[1], "c1"), reg(&[("T", 2), ("U", 2)], false)));
         assert_eq!(r.consumer_ids("g"), vec!["c0", "c1"]);
         assert_eq!(

@@ -163,4 +163,52 @@ mod tests {
         m.unlock_batch("g", &qs(&[0]), "c1");
         assert_eq!(m.try_lock_batch_at("g", &qs(&[0]), "c2", t), qs(&[0]));
     }
+
+    /// Random lock/unlock/time steps checked against a simple model: a queue is granted only
+    /// when free, held by the asker, or its holder's lease has lapsed.
+    #[test]
+    fn random_operations_never_grant_a_live_lock_to_two_clients() {
+        use rand::{Rng, SeedableRng};
+        let seed: u64 = rand::random();
+        println!("seed {seed}");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let lease = Duration::from_secs(60);
+        let m = RebalanceLockManager::new(lease);
+        let mut now = Instant::now();
+        // queue id -> (holder, last renewal)
+        let mut model: HashMap<i32, (String, Instant)> = HashMap::new();
+        for _ in 0..5_000 {
+            let client = format!("c{}", rng.gen_range(0..4));
+            let ids: Vec<i32> = (0..rng.gen_range(1..4))
+                .map(|_| rng.gen_range(0..6))
+                .collect();
+            match rng.gen_range(0..10) {
+                0..=5 => {
+                    let granted = m.try_lock_batch_at("g", &qs(&ids), &client, now);
+                    for id in qs(&ids).iter().map(|q| q.queue_id) {
+                        let free = match model.get(&id) {
+                            None => true,
+                            Some((holder, at)) => {
+                                *holder == client || now.saturating_duration_since(*at) > lease
+                            }
+                        };
+                        let got = granted.contains(&MessageQueue::new("T", "b", id));
+                        assert_eq!(got, free, "seed {seed}: queue {id} for {client}");
+                        if got {
+                            model.insert(id, (client.clone(), now));
+                        }
+                    }
+                }
+                6..=7 => {
+                    m.unlock_batch("g", &qs(&ids), &client);
+                    for id in &ids {
+                        if model.get(id).is_some_and(|(h, _)| *h == client) {
+                            model.remove(id);
+                        }
+                    }
+                }
+                _ => now += Duration::from_secs(rng.gen_range(0..40)),
+            }
+        }
+    }
 }

@@ -578,6 +578,31 @@ async fn reset_offset_stores_offsets_and_tells_online_consumers() {
         1
     );
 
+    // One queue to an explicit offset (J5 admin), checked against the queue's range.
+    let mut to_offset = reset("ResetT", "ResetG", 0);
+    to_offset.ext_fields.insert("queueId".into(), "0".into());
+    to_offset.ext_fields.insert("offset".into(), "3".into());
+    let r = ok(&admin, &tb.addr, to_offset.clone()).await;
+    let body = ResetOffsetBody::decode(&r.body.to_bytes()).unwrap();
+    assert_eq!(
+        body.offset_table[&MessageQueue::new("ResetT", "broker-a", 0)],
+        3
+    );
+    assert_eq!(
+        tb.broker
+            .state()
+            .consumer_offsets
+            .query_offset("ResetG", "ResetT", 0),
+        3
+    );
+    to_offset.ext_fields.insert("offset".into(), "100".into());
+    let r = call(&admin, &tb.addr, to_offset).await;
+    assert_eq!(r.code, ResponseCode::SystemError.as_i32());
+    assert_eq!(
+        r.remark.as_deref(),
+        Some("Target offset 100 not in consume queue range [0-5]")
+    );
+
     let r = call(&admin, &tb.addr, reset("NoSuchTopic", "ResetG", 0)).await;
     assert_eq!(r.code, ResponseCode::TopicNotExist.as_i32());
     tb.broker.shutdown().await.unwrap();

@@ -143,6 +143,20 @@ async fn heartbeats_of_every_dialect_register_consumers_with_language_and_versio
     assert_eq!(producers.connection_set[0].client_id, "127.0.0.1@java1");
     assert_eq!(producers.connection_set[0].language, LanguageCode::Java);
 
+    // An online subscriber consumes the topic even before it commits an offset.
+    let r = call(
+        &admin,
+        &tb.addr,
+        RemotingCommand::request(RequestCode::QueryTopicConsumeByWho).with_header(
+            &sluice_remoting::header::QueryTopicConsumeByWhoRequestHeader {
+                topic: "TopicT".into(),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(body_text(&r), r#"{"groupList":["GID"]}"#);
+
     // The group and its retry topic now exist.
     let state = tb.broker.state();
     assert!(state.subscription_groups.contains("GID"));

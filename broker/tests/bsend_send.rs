@@ -426,6 +426,15 @@ async fn auto_created_topic_takes_the_producer_queue_count_and_sends_are_counted
     use std::sync::atomic::Ordering;
     assert_eq!(counters.messages_in.load(Ordering::Relaxed), 2);
     assert_eq!(counters.bytes_in.load(Ordering::Relaxed), 8);
+    drop(counters);
+    // A unit-mode producer's new topic is a unit topic (TopicSysFlag bit 0).
+    let mut header = send_header("TopicUnit", 0, "");
+    header.unit_mode = Some(true);
+    let request = RemotingCommand::request(RequestCode::SendMessage)
+        .with_header(&header)
+        .with_body(b"u".to_vec());
+    assert_eq!(b.invoke(request).await.code, 0);
+    assert_eq!(state.topics.get("TopicUnit").unwrap().topic_sys_flag, 1);
     b.stop().await;
 }
 

@@ -57,7 +57,8 @@ impl AdminProcessor {
                             store.min_offset(topic, q) as i64,
                             store.max_offset(topic, q) as i64,
                         );
-                        if o < min || o > max {
+                        // Apache's bounds, one past the max included.
+                        if o < min || o > max + 1 {
                             return answer(
                                 request,
                                 ResponseCode::SystemError,
