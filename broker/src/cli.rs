@@ -25,14 +25,27 @@ pub struct Args {
     /// Print the effective config and exit.
     #[arg(short = 'p', long = "printConfigItem")]
     pub print_config: bool,
+    /// `key=value` settings applied over the file (e.g. `listenPort=20911 brokerIP1=10.0.0.5`).
+    #[arg(value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
 }
 
-/// The effective config of `args`: defaults, then the file, then `-n`.
+/// The effective config of `args`: defaults, then the file, then `key=value` arguments, then `-n`.
 pub fn effective_config(args: &Args) -> Result<BrokerConfig, String> {
     let mut config = match &args.config_file {
         Some(path) => BrokerConfig::load(path).map_err(|e| e.to_string())?,
         None => BrokerConfig::default(),
     };
+    for o in &args.overrides {
+        let Some((key, value)) = o.split_once('=') else {
+            return Err(format!("argument `{o}`: expected key=value"));
+        };
+        match config.set(key.trim(), value) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(key = %key.trim(), "unknown broker config key ignored"),
+            Err(e) => return Err(format!("argument `{o}`: {e}")),
+        }
+    }
     if let Some(n) = &args.namesrv_addr {
         config.namesrv_addr = Some(n.clone());
     }

@@ -81,6 +81,36 @@ fn namesrv_from_flag_beats_env_and_env_beats_default() {
 }
 
 #[test]
+fn key_value_arguments_override_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(&conf, "brokerName=from-file\nlistenPort=20911\n").unwrap();
+    let out = mqbroker()
+        .arg("-c")
+        .arg(&conf)
+        .args(["-p", "listenPort=30911", "fileReservedTime=12"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "brokerName=from-file",
+        "listenPort=30911",
+        "fileReservedTime=12",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "{line} missing:\n{stdout}"
+        );
+    }
+    let out = mqbroker().args(["-p", "listenPort"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("expected key=value"));
+}
+
+#[test]
 fn bad_value_or_missing_file_fails_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("broker.conf");
