@@ -1,1 +1,48 @@
-//! `sluice-client`: a Rust client for RocketMQ-compatible clusters.
+//! `sluice-client`: a Rust client for RocketMQ-compatible clusters (Sluice or Apache RocketMQ),
+//! speaking the Remoting protocol.
+//!
+//! Map of the crate:
+//! - [`config`]: [`ClientConfig`] (NameServers, client id, intervals).
+//! - [`instance`]: [`ClientInstance`], the shared connection pool, route cache, heartbeats.
+//! - [`route`]: publish and subscribe queues derived from a topic route.
+//! - [`fault`]: latency-based broker avoidance for sends.
+//! - [`message`]: [`Message`], [`SendResult`], [`SendStatus`].
+//! - [`producer`]: [`Producer`] (sync, async, oneway, ordered, batch sends).
+//! - [`consumer`]: [`PullConsumer`] (assign or subscribe, poll, seek, commit).
+//! - [`error`]: [`ClientError`].
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sluice_client::{Message, Producer};
+//!
+//! # async fn demo() -> sluice_client::Result<()> {
+//! let producer = Producer::builder("orders-producer")
+//!     .namesrv_addr("127.0.0.1:9876")
+//!     .build()?;
+//! producer.start().await?;
+//! let result = producer
+//!     .send(Message::new("OrderTopic", "hello").with_tags("TagA"), Duration::from_secs(3))
+//!     .await?;
+//! println!("{} stored as {} ({})", result.msg_id, result.offset_msg_id, result.status);
+//! producer.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod fault;
+pub mod instance;
+pub mod message;
+pub mod producer;
+pub mod route;
+
+pub use config::ClientConfig;
+pub use consumer::{ConsumeFromWhere, PullConsumer, PullConsumerBuilder};
+pub use error::{ClientError, Result};
+pub use instance::ClientInstance;
+pub use message::{Message, SendResult, SendStatus};
+pub use producer::{Producer, ProducerBuilder};
+pub use sluice_remoting::body::MessageQueue;
+pub use sluice_remoting::message::MessageExt;
