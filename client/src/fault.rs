@@ -70,9 +70,9 @@ impl FaultTolerance {
     pub fn least_bad<'a>(&self, brokers: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
         let items = self.items();
         brokers.into_iter().min_by_key(|b| {
-            items
-                .get(*b)
-                .map_or((Duration::ZERO, None), |i| (i.latency, Some(i.available_from)))
+            items.get(*b).map_or((Duration::ZERO, None), |i| {
+                (i.latency, Some(i.available_from))
+            })
         })
     }
 }
@@ -83,8 +83,14 @@ mod tests {
 
     #[test]
     fn durations_follow_the_java_table() {
-        assert_eq!(not_available_duration(Duration::from_millis(10)), Duration::ZERO);
-        assert_eq!(not_available_duration(Duration::from_millis(549)), Duration::ZERO);
+        assert_eq!(
+            not_available_duration(Duration::from_millis(10)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            not_available_duration(Duration::from_millis(549)),
+            Duration::ZERO
+        );
         assert_eq!(
             not_available_duration(Duration::from_millis(550)),
             Duration::from_secs(30)

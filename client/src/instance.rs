@@ -191,7 +191,10 @@ impl ClientInstance {
 
     /// Sends `request` to a NameServer, moving on to the next one when one cannot be reached
     /// (and remembering which one answered). Returns the answering address and the response.
-    pub async fn invoke_namesrv(&self, request: RemotingCommand) -> Result<(String, RemotingCommand)> {
+    pub async fn invoke_namesrv(
+        &self,
+        request: RemotingCommand,
+    ) -> Result<(String, RemotingCommand)> {
         let addrs = &self.config.namesrv_addrs;
         let start = self.namesrv_index.load(Ordering::Relaxed);
         let mut last_error = None;
@@ -260,7 +263,10 @@ impl ClientInstance {
         let route = Arc::new(route);
         let mut tables = lock(&self.tables);
         for broker in &route.broker_datas {
-            let entry = tables.brokers.entry(broker.broker_name.clone()).or_default();
+            let entry = tables
+                .brokers
+                .entry(broker.broker_name.clone())
+                .or_default();
             *entry = broker.broker_addrs.clone();
         }
         let changed = tables.routes.get(topic).is_none_or(|old| **old != *route);
@@ -546,7 +552,9 @@ impl ClientInstance {
     }
 }
 
-/// Runs `work` at once and then every `period` until `shutdown` or the instance is dropped.
+/// Runs `work` every `period` (first after one period: starting producers and consumers do
+/// their first heartbeat and route lookup themselves) until `shutdown` or the instance is
+/// dropped.
 fn spawn_periodic<F, Fut>(
     instance: Weak<ClientInstance>,
     shutdown: CancellationToken,
@@ -558,7 +566,7 @@ where
     Fut: std::future::Future<Output = ()> + Send,
 {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(period);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -9,7 +9,7 @@
 //! - [`message`]: [`Message`], [`SendResult`], [`SendStatus`].
 //! - [`producer`]: [`Producer`] (sync, async, oneway, ordered, batch sends).
 //! - [`consumer`]: [`PullConsumer`] (assign or subscribe, poll, seek, commit).
-//! - [`error`]: [`ClientError`].
+//! - [`error`]: [`ClientError`], the one error type.
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -141,7 +141,8 @@ impl Message {
         }
         for (name, value) in self.properties.iter() {
             let bad_char = |s: &str| {
-                s.contains(property::NAME_VALUE_SEPARATOR) || s.contains(property::PROPERTY_SEPARATOR)
+                s.contains(property::NAME_VALUE_SEPARATOR)
+                    || s.contains(property::PROPERTY_SEPARATOR)
             };
             if name.is_empty() || bad_char(name) || bad_char(value) {
                 return Err(ClientError::InvalidMessage(format!(
@@ -279,10 +280,22 @@ mod tests {
     #[test]
     fn status_keeps_the_stored_but_not_durable_cases() {
         assert_eq!(SendStatus::from_code(0), Some(SendStatus::SendOk));
-        assert_eq!(SendStatus::from_code(10), Some(SendStatus::FlushDiskTimeout));
-        assert_eq!(SendStatus::from_code(11), Some(SendStatus::SlaveNotAvailable));
-        assert_eq!(SendStatus::from_code(12), Some(SendStatus::FlushSlaveTimeout));
+        assert_eq!(
+            SendStatus::from_code(10),
+            Some(SendStatus::FlushDiskTimeout)
+        );
+        assert_eq!(
+            SendStatus::from_code(11),
+            Some(SendStatus::SlaveNotAvailable)
+        );
+        assert_eq!(
+            SendStatus::from_code(12),
+            Some(SendStatus::FlushSlaveTimeout)
+        );
         assert_eq!(SendStatus::from_code(14), None);
-        assert_eq!(SendStatus::FlushDiskTimeout.to_string(), "FLUSH_DISK_TIMEOUT");
+        assert_eq!(
+            SendStatus::FlushDiskTimeout.to_string(),
+            "FLUSH_DISK_TIMEOUT"
+        );
     }
 }

@@ -167,7 +167,9 @@ impl Producer {
     pub async fn start(&self) -> Result<()> {
         let inner = &self.inner;
         if inner.instance.is_shut_down() {
-            return Err(ClientError::NotRunning("the producer's client instance is shut down"));
+            return Err(ClientError::NotRunning(
+                "the producer's client instance is shut down",
+            ));
         }
         inner.instance.register_producer(&inner.group);
         inner.instance.start();
@@ -251,7 +253,10 @@ impl Producer {
         let prepared = PreparedSend::single(msg, &inner.ids, &inner.options)?;
         let info = inner
             .instance
-            .publish_info(&prepared.topic, Some(inner.options.default_topic_queue_nums))
+            .publish_info(
+                &prepared.topic,
+                Some(inner.options.default_topic_queue_nums),
+            )
             .await?;
         let queue = select_queue(&info.queues, &inner.next_queue, &inner.faults, None)
             .ok_or_else(|| no_queue(&prepared.topic))?;
@@ -320,9 +325,10 @@ impl Producer {
             deadline,
             timeout,
             "route lookup",
-            inner
-                .instance
-                .publish_info(&prepared.topic, Some(inner.options.default_topic_queue_nums)),
+            inner.instance.publish_info(
+                &prepared.topic,
+                Some(inner.options.default_topic_queue_nums),
+            ),
         )
         .await?;
         let attempts = 1 + inner.retry_times;

@@ -232,7 +232,8 @@ pub fn parse_send_response(
             .map_err(|_| bad(format!("header field `{key}` is not a number: {raw:?}")))
     };
     let queue_id = number("queueId")?;
-    let queue_id = i32::try_from(queue_id).map_err(|_| bad(format!("queueId {queue_id} out of range")))?;
+    let queue_id =
+        i32::try_from(queue_id).map_err(|_| bad(format!("queueId {queue_id} out of range")))?;
     Ok(SendResult {
         status,
         msg_id: msg_id.to_string(),
@@ -301,7 +302,10 @@ mod tests {
         let request = prepared.request("G", &queue, &options);
         assert_eq!(request.code, 310);
         let h = SendMessageRequestHeaderV2::read_from(&request.ext_fields).unwrap();
-        assert_eq!((h.a.as_str(), h.b.as_str(), h.c.as_str()), ("G", "T", "TBW102"));
+        assert_eq!(
+            (h.a.as_str(), h.b.as_str(), h.c.as_str()),
+            ("G", "T", "TBW102")
+        );
         assert_eq!((h.d, h.e, h.f, h.h), (4, 3, 0, 0));
         assert_eq!(h.n.as_deref(), Some("broker-a"));
         assert_eq!(h.m, Some(false));
@@ -316,11 +320,13 @@ mod tests {
     fn large_bodies_are_compressed_with_the_zlib_sysflag() {
         let options = SendOptions::default();
         let body = Bytes::from(vec![b'a'; 5000]);
-        let prepared = PreparedSend::single(Message::new("T", body.clone()), &ids(), &options).unwrap();
+        let prepared =
+            PreparedSend::single(Message::new("T", body.clone()), &ids(), &options).unwrap();
         assert_eq!(prepared.sys_flag, 0x301);
         assert!(prepared.body.len() < body.len());
         assert_eq!(decompress(prepared.sys_flag, &prepared.body).unwrap(), body);
-        let small = PreparedSend::single(Message::new("T", vec![b'a'; 4095]), &ids(), &options).unwrap();
+        let small =
+            PreparedSend::single(Message::new("T", vec![b'a'; 4095]), &ids(), &options).unwrap();
         assert_eq!(small.sys_flag, 0);
     }
 
@@ -378,8 +384,8 @@ mod tests {
             .to_string();
         assert!(err.contains("queueId"), "{err}");
         let failed = RemotingCommand::response_to(&request, ResponseCode::MessageIllegal);
-        let err =
-            parse_send_response("a:1", RequestCode::SendMessageV2, &failed, &queue, "U").unwrap_err();
+        let err = parse_send_response("a:1", RequestCode::SendMessageV2, &failed, &queue, "U")
+            .unwrap_err();
         assert!(!is_retryable(&err));
         assert!(is_retryable_code(ResponseCode::SystemBusy.as_i32()));
     }

@@ -69,17 +69,25 @@ mod tests {
         assert_eq!(picked, qs);
         faults.update("a", FAILURE_LATENCY);
         for _ in 0..8 {
-            assert_eq!(select_queue(&qs, &next, &faults, None).unwrap().broker_name, "b");
+            assert_eq!(
+                select_queue(&qs, &next, &faults, None).unwrap().broker_name,
+                "b"
+            );
         }
         // A retry after b failed goes elsewhere even though a is avoided.
         assert_eq!(
-            select_queue(&qs, &next, &faults, Some("b")).unwrap().broker_name,
+            select_queue(&qs, &next, &faults, Some("b"))
+                .unwrap()
+                .broker_name,
             "a"
         );
         // Both avoided: the one with the lower latency wins.
         faults.update("a", Duration::from_secs(2));
         faults.update("b", FAILURE_LATENCY);
-        assert_eq!(select_queue(&qs, &next, &faults, None).unwrap().broker_name, "a");
+        assert_eq!(
+            select_queue(&qs, &next, &faults, None).unwrap().broker_name,
+            "a"
+        );
         // One broker only: a retry has to reuse it.
         let single = vec![MessageQueue::new("T", "a", 0)];
         assert!(select_queue(&single, &next, &faults, Some("a")).is_some());
