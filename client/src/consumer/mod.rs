@@ -1,4 +1,11 @@
-//! Consumers.
-pub use sluice_remoting::body::ConsumeFromWhere;
-pub struct PullConsumer;
-pub struct PullConsumerBuilder;
+//! Consumers: [`PullConsumer`] and the pieces a push consumer reuses (pull round trip,
+//! offsets, allocation, group membership).
+
+pub mod allocate;
+pub mod group;
+pub mod offset;
+mod pull;
+pub mod pull_api;
+
+pub use pull::{PolledBatch, PullConsumer, PullConsumerBuilder};
+pub use sluice_remoting::body::{ConsumeFromWhere, MessageModel};

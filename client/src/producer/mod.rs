@@ -19,7 +19,9 @@ use crate::fault::{FaultTolerance, FAILURE_LATENCY};
 use crate::instance::ClientInstance;
 use crate::message::{Message, SendResult};
 
-pub use request::{is_retryable, is_retryable_code, PreparedSend, SendOptions};
+pub use request::{
+    is_retryable, is_retryable_code, PreparedSend, SendOptions, RETRY_GROUP_TOPIC_PREFIX,
+};
 pub use select::select_queue;
 
 /// Builds a [`Producer`].
@@ -88,6 +90,7 @@ impl ProducerBuilder {
         }
         crate::message::validate_topic(&self.group)
             .map_err(|_| ClientError::Config(format!("invalid producer group {:?}", self.group)))?;
+        let owns_instance = self.instance.is_none();
         let instance = match self.instance {
             Some(instance) => instance,
             None => {
@@ -111,6 +114,7 @@ impl ProducerBuilder {
             inner: Arc::new(ProducerInner {
                 group: self.group,
                 instance,
+                owns_instance,
                 options: self.options,
                 retry_times: self.retry_times,
                 send_timeout: self.send_timeout,
@@ -126,6 +130,8 @@ impl ProducerBuilder {
 struct ProducerInner {
     group: String,
     instance: Arc<ClientInstance>,
+    /// The builder made the instance, so shutdown ends it.
+    owns_instance: bool,
     options: SendOptions,
     retry_times: u32,
     send_timeout: Duration,
@@ -178,10 +184,15 @@ impl Producer {
         Ok(())
     }
 
-    /// Stops sending, unregisters the group and shuts the instance down.
+    /// Stops sending and unregisters the group; shuts the instance down if the builder made
+    /// it (a shared instance stays up for its other users).
     pub async fn shutdown(&self) {
         self.inner.running.store(false, Ordering::SeqCst);
-        self.inner.instance.shutdown().await;
+        if self.inner.owns_instance {
+            self.inner.instance.shutdown().await;
+        } else {
+            self.inner.instance.unregister_producer(&self.inner.group);
+        }
     }
 
     fn check_running(&self) -> Result<()> {
