@@ -39,7 +39,10 @@ pub mod producer;
 pub mod route;
 
 pub use config::ClientConfig;
-pub use consumer::{ConsumeFromWhere, PullConsumer, PullConsumerBuilder};
+pub use consumer::{
+    ConsumeContext, ConsumeFromWhere, ConsumeStatus, MessageListener, PullConsumer,
+    PullConsumerBuilder, PushConsumer, PushConsumerBuilder,
+};
 pub use error::{ClientError, Result};
 pub use instance::ClientInstance;
 pub use message::{Message, SendResult, SendStatus};

@@ -9,3 +9,6 @@ pub mod pull_api;
 
 pub use pull::{PolledBatch, PullConsumer, PullConsumerBuilder};
 pub use sluice_remoting::body::{ConsumeFromWhere, MessageModel};
+pub mod push;
+
+pub use push::{ConsumeContext, ConsumeStatus, MessageListener, PushConsumer, PushConsumerBuilder};
