@@ -67,6 +67,16 @@ fn decode_everything(bytes: &[u8]) {
     let _ = ConsumerOffsetFile::decode(bytes);
     let _ = DelayOffsetFile::decode(bytes);
     let _ = Properties::decode(bytes);
+    let _ = ConsumerRunningInfo::decode(bytes);
+    let _ = ConsumeMessageDirectlyResult::decode(bytes);
+    let _ = CheckClientRequestBody::decode(bytes);
+    let _ = QueryCorrectionOffsetBody::decode(bytes);
+    let _ = HARuntimeInfo::decode(bytes);
+    let _ = GetConsumerStatusBody::decode(bytes);
+    let _ = CreateTopicListRequestBody::decode(bytes);
+    let _ = SubscriptionGroupList::decode(bytes);
+    let _ = BrokerStatsData::decode(bytes);
+    let _ = QueryConsumeTimeSpanBody::decode(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
         let _ = TopicConfig::decode_text(text);
     }

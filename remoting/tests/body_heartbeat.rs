@@ -11,8 +11,9 @@ use sluice_remoting::body::{
 const JAVA: &str = r#"{"clientID":"10.0.0.5@12345#1700000000000","consumerDataSet":[{"consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","consumeType":"CONSUME_PASSIVELY","groupName":"G1","messageModel":"CLUSTERING","subscriptionDataSet":[{"classFilterMode":false,"codeSet":[2598919,2598920],"expressionType":"TAG","subString":"TagA || TagB","subVersion":1700000000123,"tagsSet":["TagA","TagB"],"topic":"T1"},{"classFilterMode":false,"codeSet":[],"expressionType":"TAG","subString":"*","subVersion":1700000000124,"tagsSet":[],"topic":"%RETRY%G1"}],"unitMode":false}],"heartbeatFingerprint":0,"producerDataSet":[{"groupName":"P1"},{"groupName":"CLIENT_INNER_PRODUCER"}],"withoutSub":false}"#;
 
 /// C++/Python (jsoncpp FastWriter): ordinals, string subVersion, no expressionType /
-/// classFilterMode / unitMode, empty sets omitted, codeSet = atoi(tag), trailing newline.
-const CPP: &str = "{\"clientID\":\"10.0.0.5@12345#1700000000000\",\"consumerDataSet\":[{\"consumeFromWhere\":4,\"consumeType\":1,\"groupName\":\"G1\",\"messageModel\":1,\"subscriptionDataSet\":[{\"codeSet\":[0],\"subString\":\"TagA || TagB\",\"subVersion\":\"1700000000123\",\"tagsSet\":[\"TagA\",\"TagB\"],\"topic\":\"T1\"},{\"subString\":\"*\",\"subVersion\":\"1700000000124\",\"topic\":\"%RETRY%G1\"}]}],\"producerDataSet\":[{\"groupName\":\"P1\"},{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}\n";
+/// classFilterMode / unitMode, empty sets omitted, codeSet = atoi(tag) per tag (a vector, so
+/// `[0,0]` for two non-numeric tags), trailing newline.
+const CPP: &str = "{\"clientID\":\"10.0.0.5@12345#1700000000000\",\"consumerDataSet\":[{\"consumeFromWhere\":4,\"consumeType\":1,\"groupName\":\"G1\",\"messageModel\":1,\"subscriptionDataSet\":[{\"codeSet\":[0,0],\"subString\":\"TagA || TagB\",\"subVersion\":\"1700000000123\",\"tagsSet\":[\"TagA\",\"TagB\"],\"topic\":\"T1\"},{\"subString\":\"*\",\"subVersion\":\"1700000000124\",\"topic\":\"%RETRY%G1\"}]}],\"producerDataSet\":[{\"groupName\":\"P1\"},{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}\n";
 
 /// Go (encoding/json in struct order): enum names, codeSet as strings, no J5 members.
 const GO: &str = r#"{"clientID":"10.0.0.5@12345#1700000000000","producerDataSet":[{"groupName":"P1"},{"groupName":"CLIENT_INNER_PRODUCER"}],"consumerDataSet":[{"groupName":"G1","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","subscriptionDataSet":[{"classFilterMode":false,"topic":"T1","subString":"TagA || TagB","tagsSet":["TagA","TagB"],"codeSet":["2598919","2598920"],"subVersion":1700000000123,"expressionType":"TAG"},{"classFilterMode":false,"topic":"%RETRY%G1","subString":"*","tagsSet":[],"codeSet":null,"subVersion":1700000000124,"expressionType":"TAG"}],"unitMode":false}]}"#;
@@ -63,7 +64,7 @@ fn cpp_heartbeat_decodes_to_the_same_data_once_tag_codes_are_rebuilt() {
     // Everything but the atoi() codes already matches.
     assert_eq!(
         hb.consumer_data_set[0].subscription_data_set[0].code_set,
-        vec![0]
+        vec![0, 0]
     );
     assert_eq!(
         hb.consumer_data_set[0].subscription_data_set[1].expression_type,
@@ -77,6 +78,21 @@ fn cpp_heartbeat_decodes_to_the_same_data_once_tag_codes_are_rebuilt() {
             hb.clone().with_java_tag_codes()
         );
     }
+}
+
+#[test]
+fn cpp_versions_writing_enum_names_decode_the_same() {
+    // Other rocketmq-client-cpp versions write the enum names instead of ordinals.
+    let names = CPP
+        .replace(
+            r#""consumeFromWhere":4"#,
+            r#""consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET""#,
+        )
+        .replace(r#""consumeType":1"#, r#""consumeType":"CONSUME_PASSIVELY""#)
+        .replace(r#""messageModel":1"#, r#""messageModel":"CLUSTERING""#);
+    assert_ne!(names, CPP);
+    let hb = HeartbeatData::decode(names.as_bytes()).unwrap();
+    assert_eq!(hb.with_java_tag_codes(), expected());
 }
 
 #[test]

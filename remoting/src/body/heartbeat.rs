@@ -92,10 +92,10 @@ impl Default for SubscriptionData {
 }
 
 impl SubscriptionData {
-    /// A tag subscription as the Java client builds it from `subscribe(topic, "A || B")`:
-    /// `*` or an empty expression subscribes to everything.
+    /// A tag subscription as the Java client builds it from `subscribe(topic, "A || B")`
+    /// (`FilterAPI.buildSubscriptionData`): `*` or an empty expression subscribes to
+    /// everything; otherwise each non-blank `||`-separated tag, trimmed, with its Java hash.
     pub fn by_tags(topic: impl Into<String>, expression: &str, sub_version: i64) -> Self {
-        let expression = expression.trim();
         let mut data = SubscriptionData {
             topic: topic.into(),
             sub_version,
@@ -108,7 +108,8 @@ impl SubscriptionData {
         data.sub_string = expression.to_owned();
         for tag in expression
             .split("||")
-            .map(str::trim)
+            // Java's String.trim: every char <= ' '.
+            .map(|t| t.trim_matches(|c: char| c <= ' '))
             .filter(|t| !t.is_empty())
         {
             if !data.tags_set.iter().any(|t| t == tag) {

@@ -4,12 +4,30 @@
 //! Map: [`route`] (TopicRouteData, ClusterInfo), [`topic`] (TopicConfig, DataVersion, the
 //! topic table wrapper), [`register`] (RegisterBrokerBody, plain and zlib), [`heartbeat`]
 //! (HeartbeatData and the consumer enums), [`queue`] (MessageQueue, lock/unlock batches),
-//! [`admin`] (lists, KVTable, connections), [`stats`] (ConsumeStats, TopicStatsTable,
-//! ResetOffsetBody), [`subscription_group`], [`config_files`] (the broker's `config/*.json`),
-//! [`properties`] (GET/UPDATE_BROKER_CONFIG text).
+//! [`admin`] (lists, KVTable, connections), [`broker_status`] (HA status, stats, time spans),
+//! [`consumer_info`] (running info, direct consume, client config checks), [`stats`]
+//! (ConsumeStats, TopicStatsTable, ResetOffsetBody), [`subscription_group`], [`config_files`]
+//! (the broker's `config/*.json`), [`properties`] (GET/UPDATE_BROKER_CONFIG text).
+//!
+//! ```
+//! use sluice_remoting::body::{ConsumeType, HeartbeatData, JsonBody, TopicRouteData};
+//!
+//! // A C++ client's heartbeat: enum ordinals, string subVersion, trailing newline.
+//! let body = b"{\"clientID\":\"c1\",\"consumerDataSet\":[{\"consumeType\":1,\"groupName\":\"G\",\
+//!     \"subscriptionDataSet\":[{\"subString\":\"*\",\"subVersion\":\"17\",\"topic\":\"T\"}]}]}\n";
+//! let heartbeat = HeartbeatData::decode(body)?.with_java_tag_codes();
+//! assert_eq!(heartbeat.consumer_data_set[0].consume_type, ConsumeType::ConsumePassively);
+//!
+//! // A route answer in the form the asking client reads (request version, header flag).
+//! let route = TopicRouteData::default();
+//! assert_eq!(route.encode_for(317, false), br#"{"brokerDatas":[],"filterServerTable":{},"queueDatas":[]}"#);
+//! # Ok::<(), sluice_remoting::RemotingError>(())
+//! ```
 
 pub mod admin;
+pub mod broker_status;
 pub mod config_files;
+pub mod consumer_info;
 pub mod heartbeat;
 pub mod properties;
 pub mod queue;
@@ -29,7 +47,14 @@ pub use admin::{
     Connection, ConsumerConnection, GetConsumerListByGroupResponseBody, GroupList, KVTable,
     ProducerConnection, TopicList,
 };
+pub use broker_status::{
+    BrokerStatsData, BrokerStatsItem, HARuntimeInfo, QueryConsumeTimeSpanBody, QueueTimeSpan,
+};
 pub use config_files::{ConsumerOffsetFile, DelayOffsetFile};
+pub use consumer_info::{
+    CMResult, CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumeStatus,
+    ConsumerRunningInfo, ProcessQueueInfo, QueryCorrectionOffsetBody,
+};
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, ProducerData,
     SubscriptionData,
@@ -41,11 +66,16 @@ pub use queue::{
 pub use register::{body_crc32, RegisterBrokerBody};
 pub use route::{BrokerData, ClusterInfo, QueueData, TopicRouteData};
 pub use stats::{
-    ConsumeStats, MessageQueueForC, OffsetWrapper, ResetOffsetBody, ResetOffsetBodyForC,
-    TopicOffset, TopicStatsTable,
+    ConsumeStats, GetConsumerStatusBody, MessageQueueForC, OffsetWrapper, QueueOffsets,
+    ResetOffsetBody, ResetOffsetBodyForC, TopicOffset, TopicStatsTable,
 };
-pub use subscription_group::{GroupRetryPolicy, SubscriptionGroupConfig, SubscriptionGroupWrapper};
-pub use topic::{DataVersion, TopicConfig, TopicConfigSerializeWrapper, TopicFilterType};
+pub use subscription_group::{
+    GroupRetryPolicy, SubscriptionGroupConfig, SubscriptionGroupList, SubscriptionGroupWrapper,
+};
+pub use topic::{
+    CreateTopicListRequestBody, DataVersion, TopicConfig, TopicConfigSerializeWrapper,
+    TopicFilterType,
+};
 
 /// A body carried as JSON: encoded as the Java side encodes it (fastjson legacy output) and
 /// decoded leniently.

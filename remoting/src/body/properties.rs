@@ -39,11 +39,14 @@ impl Properties {
         out
     }
 
-    /// Reads a UTF-8 body with `Properties.load` rules.
+    /// Reads a body with `Properties.load` rules. Java's `MixAll.string2Properties` loads the
+    /// UTF-8 bytes as ISO-8859-1 (garbling non-ASCII); we read UTF-8 and fall back to
+    /// ISO-8859-1 only for bytes that are not UTF-8, so no body is refused for its encoding.
     pub fn decode(bytes: &[u8]) -> Result<Self, RemotingError> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| RemotingError::Body(format!("properties body is not UTF-8: {e}")))?;
-        Self::parse(text)
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Self::parse(text),
+            Err(_) => Self::parse(&bytes.iter().map(|&b| char::from(b)).collect::<String>()),
+        }
     }
 
     /// Parses properties text; later duplicates win, as in Java.
@@ -194,6 +197,10 @@ mod tests {
     fn bad_input_is_an_error() {
         assert!(Properties::parse("k=\\u12").is_err());
         assert!(Properties::parse("k=\\uzzzz").is_err());
-        assert!(Properties::decode(b"k=\xff").is_err());
+        // Not UTF-8: read as ISO-8859-1, like Java.
+        assert_eq!(
+            Properties::decode(b"k=\xff").unwrap().get("k"),
+            Some("\u{ff}")
+        );
     }
 }

@@ -9,16 +9,31 @@ use super::JsonBody;
 use crate::json::lenient;
 
 /// One queue of a topic on one broker group. Ordered as Java's `compareTo`: topic, broker
-/// name, queue id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// name, queue id. (Members are declared in their JSON order so that writing needs no sort.)
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MessageQueue {
-    #[serde(deserialize_with = "lenient::string")]
-    pub topic: String,
     #[serde(deserialize_with = "lenient::string")]
     pub broker_name: String,
     #[serde(deserialize_with = "lenient::i32")]
     pub queue_id: i32,
+    #[serde(deserialize_with = "lenient::string")]
+    pub topic: String,
+}
+
+impl Ord for MessageQueue {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.topic
+            .cmp(&other.topic)
+            .then_with(|| self.broker_name.cmp(&other.broker_name))
+            .then_with(|| self.queue_id.cmp(&other.queue_id))
+    }
+}
+
+impl PartialOrd for MessageQueue {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl MessageQueue {

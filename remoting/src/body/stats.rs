@@ -125,6 +125,24 @@ impl From<&ResetOffsetBody> for ResetOffsetBodyForC {
     }
 }
 
+/// Offsets per queue, the value type of [`GetConsumerStatusBody::consumer_table`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct QueueOffsets(#[serde(with = "object_keys")] pub BTreeMap<MessageQueue, i64>);
+
+/// GET_CONSUMER_STATUS_FROM_CLIENT response (one client) and INVOKE_BROKER_TO_GET_CONSUMER_STATUS
+/// response (client id -> that client's offsets).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetConsumerStatusBody {
+    #[serde(deserialize_with = "lenient::or_default")]
+    pub consumer_table: BTreeMap<String, QueueOffsets>,
+    #[serde(with = "object_keys")]
+    pub message_queue_table: BTreeMap<MessageQueue, i64>,
+}
+
+impl JsonBody for GetConsumerStatusBody {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +164,28 @@ mod tests {
             r#"{"offsetTable":[{"brokerName":"b","offset":42,"queueId":0,"topic":"T"}]}"#
         );
         assert_eq!(ResetOffsetBodyForC::decode(&for_c.encode()).unwrap(), for_c);
+    }
+
+    #[test]
+    fn consumer_status_nested_object_keys() {
+        // Go's ConsumerStatus.Encode output.
+        let go = r#"{"messageQueueTable":{{"topic":"T","brokerName":"b","queueId":1}:12}}"#;
+        let one = GetConsumerStatusBody::decode(go.as_bytes()).unwrap();
+        assert_eq!(one.message_queue_table[&MessageQueue::new("T", "b", 1)], 12);
+        let all = GetConsumerStatusBody {
+            consumer_table: [(
+                "c1".to_string(),
+                QueueOffsets(one.message_queue_table.clone()),
+            )]
+            .into(),
+            ..Default::default()
+        };
+        let text = String::from_utf8(all.encode()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"consumerTable":{"c1":{{"brokerName":"b","queueId":1,"topic":"T"}:12}},"messageQueueTable":{}}"#
+        );
+        assert_eq!(GetConsumerStatusBody::decode(text.as_bytes()).unwrap(), all);
     }
 
     #[test]

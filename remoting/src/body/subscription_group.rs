@@ -185,6 +185,16 @@ pub struct SubscriptionGroupWrapper {
 
 impl JsonBody for SubscriptionGroupWrapper {}
 
+/// UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST request (J5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionGroupList {
+    #[serde(deserialize_with = "lenient::or_default")]
+    pub group_config_list: Vec<SubscriptionGroupConfig>,
+}
+
+impl JsonBody for SubscriptionGroupList {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +236,13 @@ mod tests {
         assert_eq!(SubscriptionGroupWrapper::decode(&w.encode()).unwrap(), w);
         let pretty = crate::json::to_pretty(&w).unwrap();
         assert_eq!(SubscriptionGroupWrapper::decode(&pretty).unwrap(), w);
+        let list = SubscriptionGroupList::decode(
+            br#"{"groupConfigList":[{"groupName":"A"},{"groupName":"B","consumeEnable":false}]}"#,
+        )
+        .unwrap();
+        assert_eq!(list.group_config_list.len(), 2);
+        assert!(
+            list.group_config_list[0].consume_enable && !list.group_config_list[1].consume_enable
+        );
     }
 }

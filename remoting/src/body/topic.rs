@@ -164,6 +164,16 @@ pub struct TopicConfigSerializeWrapper {
 
 impl JsonBody for TopicConfigSerializeWrapper {}
 
+/// UPDATE_AND_CREATE_TOPIC_LIST request (J5 `mqadmin updateTopicList`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateTopicListRequestBody {
+    #[serde(deserialize_with = "lenient::or_default")]
+    pub topic_config_list: Vec<TopicConfig>,
+}
+
+impl JsonBody for CreateTopicListRequestBody {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +190,13 @@ mod tests {
             r#"{"attributes":{},"order":false,"perm":6,"readQueueNums":8,"topicFilterType":"SINGLE_TAG","topicName":"T","topicSysFlag":0,"writeQueueNums":8}"#
         );
         assert_eq!(TopicConfig::decode(&t.encode()).unwrap(), t);
+        let list = CreateTopicListRequestBody {
+            topic_config_list: vec![t.clone()],
+        };
+        assert_eq!(
+            CreateTopicListRequestBody::decode(&list.encode()).unwrap(),
+            list
+        );
         // Members missing from old files take Java's defaults.
         let old = TopicConfig::decode(br#"{"topicName":"X","topicFilterType":1}"#).unwrap();
         assert_eq!(old.read_queue_nums, 16);

@@ -151,80 +151,10 @@ pub(super) fn put_i32(dst: &mut BytesMut, v: i32) {
     dst.put_slice(&buf[i..]);
 }
 
-/// A JSON string literal escaped as fastjson 1.x's `SerializeWriter` does by default: `"` `\\`
-/// and `\b \t \n \f \r` by their short escapes; the other C0 controls, DEL, the C1 controls
-/// (U+0080..U+009F) and U+2028/U+2029 as `\uXXXX` (upper-case hex); everything else, `/` and
-/// non-ASCII included, as raw UTF-8.
+/// A JSON string literal escaped as fastjson 1.x's `SerializeWriter` does by default (the
+/// legacy style shared with the body writer).
 pub(super) fn put_json_string(dst: &mut BytesMut, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    dst.put_u8(b'"');
-    let bytes = s.as_bytes();
-    let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            if is_plain_ascii8(word) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
-        // (escape text or code point to write as \uXXXX, length of the UTF-8 sequence replaced)
-        let (short, unicode, len): (&[u8], u32, usize) = match b {
-            b'"' => (b"\\\"", 0, 1),
-            b'\\' => (b"\\\\", 0, 1),
-            b'\n' => (b"\\n", 0, 1),
-            b'\r' => (b"\\r", 0, 1),
-            b'\t' => (b"\\t", 0, 1),
-            0x08 => (b"\\b", 0, 1),
-            0x0c => (b"\\f", 0, 1),
-            0x00..=0x1f | 0x7f => (b"", b as u32, 1),
-            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => (b"", bytes[i + 1] as u32, 2),
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
-            {
-                (b"", 0x2000 + bytes[i + 2] as u32 - 0x80, 3)
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        dst.put_slice(&bytes[run..i]);
-        if short.is_empty() {
-            let u = unicode as usize;
-            dst.put_slice(&[
-                b'\\',
-                b'u',
-                HEX[(u >> 12) & 0xf],
-                HEX[(u >> 8) & 0xf],
-                HEX[(u >> 4) & 0xf],
-                HEX[u & 0xf],
-            ]);
-        } else {
-            dst.put_slice(short);
-        }
-        i += len;
-        run = i;
-    }
-    dst.put_slice(&bytes[run..]);
-    dst.put_u8(b'"');
-}
-
-/// True when none of these 8 bytes needs escaping or UTF-8 care: all in 0x20..=0x7E and none
-/// is `"` or `\\` (most header text is plain ASCII, so it is copied eight bytes per step).
-fn is_plain_ascii8(word: &[u8]) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut b = [0u8; 8];
-    b.copy_from_slice(word);
-    let v = u64::from_le_bytes(b);
-    let has_zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-    let below_space = v.wrapping_sub(LO * 0x20) & !v & HI;
-    let del_or_high = (v | v.wrapping_add(LO)) & HI;
-    let quote = has_zero(v ^ (LO * b'"' as u64));
-    let backslash = has_zero(v ^ (LO * b'\\' as u64));
-    below_space | del_or_high | quote | backslash == 0
+    crate::json::format::write_escaped(dst, s, false);
 }
 
 #[cfg(test)]
@@ -310,18 +240,6 @@ mod tests {
             std::str::from_utf8(&dst).unwrap(),
             "\"a\\\"b\\\\c\\n\\u0001\\u001Fé/\\u007F\\u0085\u{a0}\\u2028\""
         );
-    }
-
-    #[test]
-    fn plain_ascii_detection_is_exact_for_every_byte_at_every_position() {
-        for at in 0..8 {
-            for b in 0..=255u8 {
-                let mut word = *b"abcdefgh";
-                word[at] = b;
-                let plain = (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\';
-                assert_eq!(is_plain_ascii8(&word), plain, "byte {b:#x} at {at}");
-            }
-        }
     }
 
     #[test]

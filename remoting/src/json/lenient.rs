@@ -230,15 +230,31 @@ pub fn vec_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i32>, D::Error> {
     d.deserialize_any(V)
 }
 
+/// A string from a string, number or boolean (`null` = empty), usable as a collection element.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LenientString(pub String);
+
+impl<'de> Deserialize<'de> for LenientString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        string(d).map(LenientString)
+    }
+}
+
+/// A string-to-string map whose values may be numbers or booleans (Java `Properties`,
+/// `Map<String, String>` filled by loosely typed peers); `null` = empty.
+pub fn string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    let m: Option<std::collections::BTreeMap<String, LenientString>> = Deserialize::deserialize(d)?;
+    Ok(m.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
+}
+
 /// An array of strings whose elements may be numbers too; `null` = empty.
 pub fn vec_string<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    struct Elem(String);
-    impl<'de> Deserialize<'de> for Elem {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            string(d).map(Elem)
-        }
-    }
-    let v: Option<Vec<Elem>> = Deserialize::deserialize(d)?;
+    let v: Option<Vec<LenientString>> = Deserialize::deserialize(d)?;
     Ok(v.unwrap_or_default().into_iter().map(|e| e.0).collect())
 }
 

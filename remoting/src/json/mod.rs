@@ -8,6 +8,7 @@
 //! Writing: [`to_legacy`] / [`to_standard`] produce fastjson's two output styles
 //! ([`writer::Style`]); [`to_pretty`] lays legacy output out like the broker's config files.
 
+pub mod format;
 pub mod lenient;
 pub mod reader;
 pub mod writer;
@@ -50,19 +51,20 @@ pub fn to_standard<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Remoting
 
 /// Legacy output laid out with tabs and newlines, as the broker's `config/*.json` files are.
 pub fn to_pretty<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, RemotingError> {
-    to_legacy(value).map(|compact| writer::pretty(&compact))
+    to_legacy(value).map(|compact| format::pretty(&compact))
 }
 
 /// Serde helpers for maps keyed by a struct (`Map<MessageQueue, V>` in Java), which fastjson
 /// writes with object literals as keys. Use as `#[serde(with = "json::object_keys")]` on a
 /// `BTreeMap<K, V>`. Reading accepts the object-literal form (rewritten by the lenient reader
-/// to a string key holding the object's JSON) and a string key holding the JSON as well.
+/// to a string key holding the object's JSON), a string key holding the JSON, and gson's
+/// array of `[key, value]` pairs.
 pub mod object_keys {
     use std::collections::BTreeMap;
     use std::fmt;
     use std::marker::PhantomData;
 
-    use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
+    use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<K, V, S>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error>
@@ -96,6 +98,16 @@ pub mod object_keys {
                     let k: K = super::from_str(&key)
                         .map_err(|e| de::Error::custom(format!("bad object key {key:?}: {e}")))?;
                     let v = access.next_value::<V>()?;
+                    out.insert(k, v);
+                }
+                Ok(out)
+            }
+            /// gson's form of a map with object keys: `[[{key}, value], ...]`.
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((key, v)) = seq.next_element::<(serde_json::Value, V)>()? {
+                    let k = K::deserialize(key)
+                        .map_err(|e| de::Error::custom(format!("bad object key: {e}")))?;
                     out.insert(k, v);
                 }
                 Ok(out)
@@ -162,6 +174,19 @@ mod tests {
         let text = r#"{"offsetTable":{"{\"topic\":\"T\",\"queueId\":1}":7}}"#;
         let t: Table = from_str(text).unwrap();
         assert_eq!(t.offset_table.values().next(), Some(&7));
+    }
+
+    #[test]
+    fn gson_pair_arrays_are_accepted() {
+        let text =
+            r#"{"offsetTable":[[{"topic":"T","queueId":1},7],[{"topic":"U","queueId":0},8]]}"#;
+        let t: Table = from_str(text).unwrap();
+        assert_eq!(t.offset_table.len(), 2);
+        assert_eq!(
+            t.offset_table.values().copied().collect::<Vec<_>>(),
+            vec![7, 8]
+        );
+        assert!(from_str::<Table>(r#"{"offsetTable":[[1,7]]}"#).is_err());
     }
 
     #[test]

@@ -194,25 +194,34 @@ impl Rewriter<'_> {
         }
     }
 
-    /// Copies a double-quoted string verbatim (escapes included); serde_json validates it.
+    /// Copies a double-quoted string (escapes included; serde_json validates them), escaping
+    /// raw control characters, which lenient writers may leave in.
     fn dq_string(&mut self, out: &mut Vec<u8>) -> Result<(), RemotingError> {
-        let start = self.pos;
+        let mut run_start = self.pos;
         self.pos += 1;
         loop {
             match self.peek() {
                 None => return Err(self.err("unterminated string")),
-                Some(b'\\') => self.pos += 2,
+                Some(b'\\') => {
+                    if self.pos + 1 >= self.src.len() {
+                        return Err(self.err("unterminated string"));
+                    }
+                    self.pos += 2;
+                }
                 Some(b'"') => {
                     self.pos += 1;
                     break;
                 }
+                Some(b) if b < 0x20 => {
+                    out.extend_from_slice(&self.src[run_start..self.pos]);
+                    push_control_escape(out, b);
+                    self.pos += 1;
+                    run_start = self.pos;
+                }
                 Some(_) => self.pos += 1,
             }
         }
-        if self.pos > self.src.len() {
-            return Err(self.err("unterminated string"));
-        }
-        out.extend_from_slice(&self.src[start..self.pos]);
+        out.extend_from_slice(&self.src[run_start..self.pos]);
         Ok(())
     }
 
@@ -242,6 +251,10 @@ impl Rewriter<'_> {
                 },
                 Some(b'"') => {
                     out.extend_from_slice(b"\\\"");
+                    self.pos += 1;
+                }
+                Some(b) if b < 0x20 => {
+                    push_control_escape(out, b);
                     self.pos += 1;
                 }
                 Some(b) => {
@@ -297,16 +310,18 @@ fn push_escaped_string(out: &mut Vec<u8>, raw: &[u8]) {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            0x00..=0x1F => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(b >> 4) as usize]);
-                out.push(HEX[(b & 0xF) as usize]);
-            }
+            0x00..=0x1F => push_control_escape(out, b),
             _ => out.push(b),
         }
     }
     out.push(b'"');
+}
+
+fn push_control_escape(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"\\u00");
+    out.push(HEX[usize::from(b >> 4)]);
+    out.push(HEX[usize::from(b & 0xF)]);
 }
 
 #[cfg(test)]
@@ -351,6 +366,13 @@ mod tests {
             r#"{"topic":"it's","a":[1,2]}"#
         );
         assert_eq!(strict(r#"{'k':'say "hi"'}"#), r#"{"k":"say \"hi\""}"#);
+    }
+
+    #[test]
+    fn raw_control_characters_in_strings_are_escaped() {
+        assert_eq!(strict("{'a\tb':\"x\ny\"}"), r#"{"a\u0009b":"x\u000ay"}"#);
+        let v: serde_json::Value = crate::json::from_str("{\"k\":\"a\u{1}b\"}").unwrap();
+        assert_eq!(v["k"], "a\u{1}b");
     }
 
     #[test]

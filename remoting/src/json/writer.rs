@@ -13,6 +13,8 @@ use std::io::Write as _;
 
 use serde::ser::{self, Serialize};
 
+use super::format::{push_digits, write_escaped};
+
 /// Which fastjson output style to produce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -43,6 +45,7 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T, style: Style) -> Result<Vec<u8>,
     let mut w = Writer {
         out: Vec::with_capacity(256),
         style,
+        fields: Vec::new(),
     };
     value.serialize(&mut w)?;
     Ok(w.out)
@@ -51,6 +54,10 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T, style: Style) -> Result<Vec<u8>,
 struct Writer {
     out: Vec<u8>,
     style: Style,
+    /// Struct members written so far, as (name, start, end) of `"name":value` in `out`: a stack
+    /// shared by nested structs (each struct owns the entries above its base) so that writing
+    /// does not allocate per struct.
+    fields: Vec<(&'static str, usize, usize)>,
 }
 
 /// Largest integer a JavaScript double holds exactly; fastjson's BrowserCompatible quotes longs
@@ -59,18 +66,27 @@ const JS_SAFE_INT: i64 = 9_007_199_254_740_991;
 
 impl Writer {
     fn write_i64(&mut self, v: i64) {
-        if self.style == Style::Standard && !(-JS_SAFE_INT..=JS_SAFE_INT).contains(&v) {
-            let _ = write!(self.out, "\"{v}\"");
-        } else {
-            let _ = write!(self.out, "{v}");
+        let quoted = self.style == Style::Standard && !(-JS_SAFE_INT..=JS_SAFE_INT).contains(&v);
+        if quoted {
+            self.out.push(b'"');
+        }
+        if v < 0 {
+            self.out.push(b'-');
+        }
+        push_digits(&mut self.out, v.unsigned_abs());
+        if quoted {
+            self.out.push(b'"');
         }
     }
 
     fn write_u64(&mut self, v: u64) {
-        if self.style == Style::Standard && v > JS_SAFE_INT as u64 {
-            let _ = write!(self.out, "\"{v}\"");
-        } else {
-            let _ = write!(self.out, "{v}");
+        let quoted = self.style == Style::Standard && v > JS_SAFE_INT as u64;
+        if quoted {
+            self.out.push(b'"');
+        }
+        push_digits(&mut self.out, v);
+        if quoted {
+            self.out.push(b'"');
         }
     }
 
@@ -86,116 +102,6 @@ impl Writer {
     fn write_str(&mut self, s: &str) {
         write_escaped(&mut self.out, s, self.style == Style::Standard);
     }
-}
-
-/// Appends `s` as a JSON string literal escaped as fastjson 1.x's `SerializeWriter` does.
-/// Both styles: `"` `\\` `\b \t \n \f \r` as short escapes, other C0 controls as `\u00XX`
-/// (upper-case hex). Legacy additionally escapes DEL, the C1 controls and U+2028/U+2029 and
-/// writes all other characters raw; Standard (BrowserCompatible) escapes `/` as `\/` and every
-/// character from DEL up as `\uXXXX` (UTF-16 surrogate pairs beyond the BMP).
-pub(crate) fn write_escaped(out: &mut Vec<u8>, s: &str, browser_compatible: bool) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let push_unit = |out: &mut Vec<u8>, unit: u16| {
-        out.extend_from_slice(b"\\u");
-        for shift in [12, 8, 4, 0] {
-            out.push(HEX[usize::from((unit >> shift) & 0xF)]);
-        }
-    };
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut run_start = 0;
-    for (i, ch) in s.char_indices() {
-        let short: &[u8] = match ch {
-            '"' => b"\\\"",
-            '\\' => b"\\\\",
-            '\n' => b"\\n",
-            '\r' => b"\\r",
-            '\t' => b"\\t",
-            '\u{8}' => b"\\b",
-            '\u{c}' => b"\\f",
-            '/' if browser_compatible => b"\\/",
-            _ => b"",
-        };
-        let unicode = short.is_empty()
-            && match ch {
-                '\0'..='\u{1f}' => true,
-                '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => true,
-                _ => browser_compatible && ch >= '\u{7f}',
-            };
-        if short.is_empty() && !unicode {
-            continue;
-        }
-        out.extend_from_slice(&bytes[run_start..i]);
-        run_start = i + ch.len_utf8();
-        if !short.is_empty() {
-            out.extend_from_slice(short);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in ch.encode_utf16(&mut units) {
-                push_unit(out, *unit);
-            }
-        }
-    }
-    out.extend_from_slice(&bytes[run_start..]);
-    out.push(b'"');
-}
-
-/// Re-indents compact JSON (as produced by [`to_vec`]) with tabs and newlines, the way fastjson's
-/// PrettyFormat lays out the broker's config files. Empty objects and arrays stay `{}` / `[]`.
-pub fn pretty(compact: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(compact.len() * 5 / 4 + 16);
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let newline = |out: &mut Vec<u8>, depth: usize| {
-        out.push(b'\n');
-        out.extend(std::iter::repeat_n(b'\t', depth));
-    };
-    let mut i = 0;
-    while i < compact.len() {
-        let b = compact[i];
-        i += 1;
-        if in_string {
-            out.push(b);
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => {
-                in_string = true;
-                out.push(b);
-            }
-            b'{' | b'[' => {
-                let close = if b == b'{' { b'}' } else { b']' };
-                if compact.get(i) == Some(&close) {
-                    out.push(b);
-                    out.push(close);
-                    i += 1;
-                } else {
-                    out.push(b);
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(b);
-            }
-            b',' => {
-                out.push(b);
-                newline(&mut out, depth);
-            }
-            _ => out.push(b),
-        }
-    }
-    out
 }
 
 impl<'a> ser::Serializer for &'a mut Writer {
@@ -342,9 +248,8 @@ impl<'a> ser::Serializer for &'a mut Writer {
     }
     fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'a>, WriteError> {
         self.out.push(b'{');
-        let mut c = Compound::new(self);
-        c.fields.reserve_exact(len);
-        Ok(c)
+        let _ = len;
+        Ok(Compound::new(self))
     }
     fn serialize_struct_variant(
         self,
@@ -366,18 +271,19 @@ pub struct Compound<'a> {
     count: usize,
     /// Start of the current map entry (before its comma), to drop it if its value is null.
     entry_start: usize,
-    /// Struct members written so far: (name, start, end) of `"name":value` in `w.out`.
-    fields: Vec<(&'static str, usize, usize)>,
+    /// Index in `w.fields` where this struct's members start.
+    fields_base: usize,
     sorted: bool,
 }
 
 impl<'a> Compound<'a> {
     fn new(w: &'a mut Writer) -> Self {
+        let fields_base = w.fields.len();
         Compound {
             w,
             count: 0,
             entry_start: 0,
-            fields: Vec::new(),
+            fields_base,
             sorted: true,
         }
     }
@@ -479,39 +385,45 @@ impl ser::SerializeStruct for Compound<'_> {
         let entry_start = self.w.out.len();
         self.comma();
         let field_start = self.w.out.len();
-        self.w.write_str(name);
-        self.w.out.push(b':');
+        // Member names are Java identifiers: nothing to escape.
+        self.w.out.push(b'"');
+        self.w.out.extend_from_slice(name.as_bytes());
+        self.w.out.extend_from_slice(b"\":");
         let value_start = self.w.out.len();
         value.serialize(&mut *self.w)?;
         if &self.w.out[value_start..] == b"null" {
             self.w.out.truncate(entry_start);
             return Ok(());
         }
-        if let Some(&(prev, _, _)) = self.fields.last() {
-            if prev > name {
-                self.sorted = false;
+        if self.w.fields.len() > self.fields_base {
+            if let Some(&(prev, _, _)) = self.w.fields.last() {
+                if prev > name {
+                    self.sorted = false;
+                }
             }
         }
-        self.fields.push((name, field_start, self.w.out.len()));
+        self.w.fields.push((name, field_start, self.w.out.len()));
         self.count += 1;
         Ok(())
     }
-    fn end(mut self) -> Result<(), WriteError> {
+    fn end(self) -> Result<(), WriteError> {
+        let w = self.w;
         if !self.sorted {
             // Members arrived out of alphabetical order: lay them out again, sorted.
-            let region_start = self.fields.first().map_or(self.w.out.len(), |f| f.1);
-            let region = self.w.out.split_off(region_start);
-            self.fields.sort_by(|a, b| a.0.cmp(b.0));
-            for (i, &(_, start, end)) in self.fields.iter().enumerate() {
+            let fields = &mut w.fields[self.fields_base..];
+            let region_start = fields.first().map_or(w.out.len(), |f| f.1);
+            let region = w.out.split_off(region_start);
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            for (i, &(_, start, end)) in fields.iter().enumerate() {
                 if i > 0 {
-                    self.w.out.push(b',');
+                    w.out.push(b',');
                 }
-                self.w
-                    .out
+                w.out
                     .extend_from_slice(&region[start - region_start..end - region_start]);
             }
         }
-        self.w.out.push(b'}');
+        w.fields.truncate(self.fields_base);
+        w.out.push(b'}');
         Ok(())
     }
 }
@@ -611,24 +523,31 @@ mod tests {
     }
 
     #[test]
-    fn escapes_follow_fastjson() {
-        let raw = "a\"b\\c\n\u{1}\u{1f}é/\u{7f}\u{85}\u{a0}\u{2028}";
+    fn nested_unsorted_structs_share_the_field_stack() {
+        #[derive(Serialize)]
+        struct Outer {
+            z: Mq,
+            a: Vec<Mq>,
+            m: Option<Mq>,
+        }
+        let mq = |q| Mq {
+            topic: "T".into(),
+            broker_name: "b".into(),
+            queue_id: q,
+        };
+        let o = Outer {
+            z: mq(1),
+            a: vec![mq(2), mq(3)],
+            m: None,
+        };
+        let one = r#"{"brokerName":"b","queueId":1,"topic":"T"}"#;
         assert_eq!(
-            text(&raw, Style::Legacy),
-            "\"a\\\"b\\\\c\\n\\u0001\\u001Fé/\\u007F\\u0085\u{a0}\\u2028\""
-        );
-        assert_eq!(
-            text(&raw, Style::Standard),
-            r#""a\"b\\c\n\u0001\u001F\u00E9\/\u007F\u0085\u00A0\u2028""#
-        );
-    }
-
-    #[test]
-    fn pretty_layout_uses_tabs() {
-        let compact = br#"{"a":{0:1,1:2},"b":[],"c":"x,{y}"}"#;
-        assert_eq!(
-            String::from_utf8(pretty(compact)).unwrap(),
-            "{\n\t\"a\":{\n\t\t0:1,\n\t\t1:2\n\t},\n\t\"b\":[],\n\t\"c\":\"x,{y}\"\n}"
+            text(&o, Style::Legacy),
+            format!(
+                r#"{{"a":[{},{}],"z":{one}}}"#,
+                one.replace('1', "2"),
+                one.replace('1', "3")
+            )
         );
     }
 }
