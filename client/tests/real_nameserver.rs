@@ -53,16 +53,20 @@ async fn start_nameserver() -> NameServerProcess {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(mqnamesrv_path())
-        .args(["--listen-port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mqnamesrv");
-    let addr = format!("127.0.0.1:{port}");
+    // Owned by the guard at once, so that every path kills and reaps it.
+    let process = NameServerProcess {
+        child: Command::new(mqnamesrv_path())
+            .args(["--listen-port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mqnamesrv"),
+        addr: format!("127.0.0.1:{port}"),
+    };
+    let addr = process.addr.clone();
     for _ in 0..250 {
         if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-            return NameServerProcess { child, addr };
+            return process;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
