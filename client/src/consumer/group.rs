@@ -52,6 +52,18 @@ pub async fn consumer_ids(
     Ok(ids)
 }
 
+/// An SQL92 subscription (`a > 5 AND b = 'x'`); the broker evaluates it on the message
+/// properties (it must have `enablePropertyFilter`).
+pub fn sql92_subscription(topic: &str, expression: &str, sub_version: i64) -> SubscriptionData {
+    SubscriptionData {
+        topic: topic.to_string(),
+        sub_string: expression.trim().to_string(),
+        expression_type: sluice_remoting::body::heartbeat::EXPRESSION_SQL92.to_string(),
+        sub_version,
+        ..Default::default()
+    }
+}
+
 /// The heartbeat entry of a consumer group.
 pub fn consumer_data(
     group: &str,

@@ -346,6 +346,24 @@ impl PullConsumer {
         Ok(())
     }
 
+    /// Subscribes to `topic` with an SQL92 expression over message properties.
+    pub fn subscribe_sql92(&self, topic: &str, expression: &str) -> Result<()> {
+        crate::message::validate_topic(topic)?;
+        let mut state = lock(&self.inner.state);
+        if state.assigned.is_some() {
+            return Err(ClientError::Config(
+                "this consumer has assigned queues; assign and subscribe cannot be mixed".into(),
+            ));
+        }
+        state.subscriptions.insert(
+            topic.to_string(),
+            super::group::sql92_subscription(topic, expression, now_ms()),
+        );
+        state.rebalance_due = true;
+        state.heartbeat_due = true;
+        Ok(())
+    }
+
     pub fn unsubscribe(&self, topic: &str) {
         let mut state = lock(&self.inner.state);
         state.subscriptions.remove(topic);

@@ -180,6 +180,9 @@ mod tests {
         assert!(!matches_tags(&sub, &message(None)));
         let all = SubscriptionData::by_tags("T", "*", 1);
         assert!(matches_tags(&all, &message(None)));
+        // SQL92 is the broker's business: nothing is re-checked here.
+        let sql = crate::consumer::group::sql92_subscription("T", "a > 1", 1);
+        assert!(matches_tags(&sql, &message(Some("C"))));
     }
 
     #[test]
@@ -207,5 +210,14 @@ mod tests {
         assert_eq!(h.subscription.as_deref(), Some("A"));
         assert_eq!(h.sub_version, 9);
         assert_eq!(h.rpc.broker_name.as_deref(), Some("broker-a"));
+        assert_eq!(h.expression_type.as_deref(), Some("TAG"));
+        let sql = crate::consumer::group::sql92_subscription("T", " a > 1 ", 9);
+        let request = PullRequest {
+            subscription: &sql,
+            ..request
+        };
+        let h = PullMessageRequestHeader::read_from(&request.command().ext_fields).unwrap();
+        assert_eq!(h.expression_type.as_deref(), Some("SQL92"));
+        assert_eq!(h.subscription.as_deref(), Some("a > 1"));
     }
 }

@@ -87,7 +87,8 @@ pub struct PushConsumerBuilder {
     config: Option<ClientConfig>,
     namesrv_addr: Option<String>,
     instance: Option<Arc<ClientInstance>>,
-    subscriptions: Vec<(String, String)>,
+    /// (topic, expression, is SQL92).
+    subscriptions: Vec<(String, String, bool)>,
     listener: Option<Arc<dyn MessageListener>>,
     options: PushOptions,
 }
@@ -110,7 +111,19 @@ impl PushConsumerBuilder {
 
     /// Subscribes to `topic` with a tag expression (`*`, `TagA || TagB`).
     pub fn subscribe(mut self, topic: impl Into<String>, expression: impl Into<String>) -> Self {
-        self.subscriptions.push((topic.into(), expression.into()));
+        self.subscriptions
+            .push((topic.into(), expression.into(), false));
+        self
+    }
+
+    /// Subscribes to `topic` with an SQL92 expression over message properties.
+    pub fn subscribe_sql92(
+        mut self,
+        topic: impl Into<String>,
+        expression: impl Into<String>,
+    ) -> Self {
+        self.subscriptions
+            .push((topic.into(), expression.into(), true));
         self
     }
 
@@ -154,12 +167,14 @@ impl PushConsumerBuilder {
         }
         let version = now_ms();
         let mut subscriptions = BTreeMap::new();
-        for (topic, expression) in &self.subscriptions {
+        for (topic, expression, sql92) in &self.subscriptions {
             crate::message::validate_topic(topic)?;
-            subscriptions.insert(
-                topic.clone(),
-                SubscriptionData::by_tags(topic.as_str(), expression, version),
-            );
+            let data = if *sql92 {
+                super::group::sql92_subscription(topic, expression, version)
+            } else {
+                SubscriptionData::by_tags(topic.as_str(), expression, version)
+            };
+            subscriptions.insert(topic.clone(), data);
         }
         if self.options.message_model == MessageModel::Clustering {
             let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", self.group);
