@@ -11,8 +11,10 @@ use sluice_remoting::body::{
     ConsumerData, HeartbeatData, JsonBody, MessageQueue, ProducerData, TopicRouteData,
 };
 use sluice_remoting::header::{
-    GetRouteInfoRequestHeader, NotifyConsumerIdsChangedRequestHeader, UnregisterClientRequestHeader,
+    CheckTransactionStateRequestHeader, GetRouteInfoRequestHeader,
+    NotifyConsumerIdsChangedRequestHeader, UnregisterClientRequestHeader,
 };
+use sluice_remoting::message::{decode_messages, property, MessageExt};
 use sluice_remoting::net::{Channel, ProcessorTable, RemotingClient};
 use sluice_remoting::{RemotingCommand, RequestCode, ResponseCode};
 use tokio::sync::broadcast;
@@ -28,6 +30,11 @@ pub const AUTO_CREATE_TOPIC: &str = "TBW102";
 
 /// Produces a consumer group's current heartbeat entry (its subscriptions may change).
 pub type ConsumerDataFn = Arc<dyn Fn() -> ConsumerData + Send + Sync>;
+
+/// Answers a broker's CHECK_TRANSACTION_STATE for one producer group: gets the connection it
+/// came on (the answer goes back there), the request header and the half message.
+pub type TransactionCheckFn =
+    Arc<dyn Fn(Channel, CheckTransactionStateRequestHeader, MessageExt) + Send + Sync>;
 
 #[derive(Default)]
 struct Tables {
@@ -54,6 +61,7 @@ pub struct ClientInstance {
     tables: Mutex<Tables>,
     producer_groups: Mutex<BTreeSet<String>>,
     consumers: Mutex<BTreeMap<String, ConsumerDataFn>>,
+    transaction_checkers: Mutex<HashMap<String, TransactionCheckFn>>,
     /// Group names whose membership changed (NOTIFY_CONSUMER_IDS_CHANGED).
     rebalance_tx: broadcast::Sender<String>,
     shutdown: CancellationToken,
@@ -68,6 +76,7 @@ impl ClientInstance {
         let (rebalance_tx, _) = broadcast::channel(64);
         Ok(Arc::new_cyclic(|weak: &Weak<ClientInstance>| {
             let on_notify = weak.clone();
+            let on_check = weak.clone();
             let processors = ProcessorTable::new().with(
                 RequestCode::NotifyConsumerIdsChanged,
                 move |_channel: Channel, request: RemotingCommand| {
@@ -83,6 +92,14 @@ impl ClientInstance {
                         None
                     }
                 },
+            ).with(
+                RequestCode::CheckTransactionState,
+                move |channel: Channel, request: RemotingCommand| {
+                    if let Some(instance) = on_check.upgrade() {
+                        instance.on_check_transaction(channel, &request);
+                    }
+                    async { None }
+                },
             );
             ClientInstance {
                 client_id: config.client_id(),
@@ -92,6 +109,7 @@ impl ClientInstance {
                 tables: Mutex::new(Tables::default()),
                 producer_groups: Mutex::new(BTreeSet::new()),
                 consumers: Mutex::new(BTreeMap::new()),
+                transaction_checkers: Mutex::new(HashMap::new()),
                 rebalance_tx,
                 shutdown: CancellationToken::new(),
                 started: AtomicBool::new(false),
@@ -455,6 +473,48 @@ impl ClientInstance {
 
     pub fn unregister_consumer(&self, group: &str) {
         lock(&self.consumers).remove(group);
+    }
+
+    /// Routes CHECK_TRANSACTION_STATE for half messages of `group` to `check`.
+    pub fn register_transaction_checker(&self, group: &str, check: TransactionCheckFn) {
+        lock(&self.transaction_checkers).insert(group.to_string(), check);
+    }
+
+    pub fn unregister_transaction_checker(&self, group: &str) {
+        lock(&self.transaction_checkers).remove(group);
+    }
+
+    fn on_check_transaction(&self, channel: Channel, request: &RemotingCommand) {
+        let peer = channel.remote_addr();
+        let header = match request.decode_header::<CheckTransactionStateRequestHeader>() {
+            Ok(header) => header,
+            Err(error) => {
+                tracing::warn!(%peer, %error, "malformed CHECK_TRANSACTION_STATE");
+                return;
+            }
+        };
+        let message = match decode_messages(&request.body.to_bytes(), true) {
+            Ok(mut messages) if messages.len() == 1 => messages.remove(0),
+            Ok(messages) => {
+                tracing::warn!(%peer, count = messages.len(), "CHECK_TRANSACTION_STATE must carry one message");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%peer, %error, "CHECK_TRANSACTION_STATE with a malformed message");
+                return;
+            }
+        };
+        let group = message
+            .property(property::PGROUP)
+            .unwrap_or_default()
+            .to_string();
+        let check = lock(&self.transaction_checkers).get(&group).cloned();
+        match check {
+            Some(check) => check(channel, header, message),
+            None => {
+                tracing::warn!(%peer, %group, "transaction check for a group this client does not produce for")
+            }
+        }
     }
 
     /// The HEART_BEAT body for the groups registered now.

@@ -7,8 +7,10 @@
 //! - [`route`]: publish and subscribe queues derived from a topic route.
 //! - [`fault`]: latency-based broker avoidance for sends.
 //! - [`message`]: [`Message`], [`SendResult`], [`SendStatus`].
-//! - [`producer`]: [`Producer`] (sync, async, oneway, ordered, batch sends).
-//! - [`consumer`]: [`PullConsumer`] (assign or subscribe, poll, seek, commit).
+//! - [`producer`]: [`Producer`] (sync, async, oneway, ordered, batch sends) and
+//!   [`TransactionProducer`].
+//! - [`consumer`]: [`PullConsumer`] (assign or subscribe, poll, seek, commit) and
+//!   [`PushConsumer`] (rebalancing, long polling, concurrent listener, send-back).
 //! - [`error`]: [`ClientError`], the one error type.
 //!
 //! ```no_run
@@ -46,6 +48,8 @@ pub use consumer::{
 pub use error::{ClientError, Result};
 pub use instance::ClientInstance;
 pub use message::{Message, SendResult, SendStatus};
-pub use producer::{Producer, ProducerBuilder};
+pub use producer::{
+    LocalTransactionState, Producer, ProducerBuilder, TransactionListener, TransactionProducer,
+};
 pub use sluice_remoting::body::MessageQueue;
 pub use sluice_remoting::message::MessageExt;

@@ -3,6 +3,7 @@
 
 mod request;
 mod select;
+mod transaction;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,6 +24,10 @@ pub use request::{
     is_retryable, is_retryable_code, PreparedSend, SendOptions, RETRY_GROUP_TOPIC_PREFIX,
 };
 pub use select::select_queue;
+pub use transaction::{
+    FnTransactionListener, LocalTransactionState, TransactionListener, TransactionProducer,
+    TransactionSendResult,
+};
 
 /// Builds a [`Producer`].
 #[derive(Clone, Debug)]
