@@ -55,7 +55,14 @@ impl FaultTolerance {
             latency,
             available_from: Instant::now() + avoid,
         };
-        self.items().insert(broker.to_string(), item);
+        let mut items = self.items();
+        // Called after every send: no key allocation once the broker is known.
+        match items.get_mut(broker) {
+            Some(existing) => *existing = item,
+            None => {
+                items.insert(broker.to_string(), item);
+            }
+        }
     }
 
     /// Whether `broker` may be chosen now.
