@@ -2,6 +2,7 @@
 //! speaking the Remoting protocol.
 //!
 //! Map of the crate:
+//! - [`admin`]: [`Admin`], cluster management (topics, stats, connections, configs, queries).
 //! - [`config`]: [`ClientConfig`] (NameServers, client id, intervals).
 //! - [`instance`]: [`ClientInstance`], the shared connection pool, route cache, heartbeats.
 //! - [`route`]: publish and subscribe queues derived from a topic route.
@@ -31,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod error;
@@ -40,6 +42,7 @@ pub mod message;
 pub mod producer;
 pub mod route;
 
+pub use admin::Admin;
 pub use config::ClientConfig;
 pub use consumer::{
     ConsumeContext, ConsumeFromWhere, ConsumeStatus, MessageListener, PullConsumer,

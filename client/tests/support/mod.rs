@@ -9,7 +9,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use sluice_remoting::body::{
-    BrokerData, GetConsumerListByGroupResponseBody, JsonBody, QueueData, TopicRouteData,
+    BrokerData, ClusterInfo, GetConsumerListByGroupResponseBody, JsonBody, MessageQueue, QueueData,
+    TopicOffset, TopicRouteData, TopicStatsTable,
+};
+use sluice_remoting::header::{
+    CreateTopicRequestHeader, GetTopicStatsInfoRequestHeader, QueryMessageRequestHeader,
+    ViewMessageRequestHeader,
 };
 use sluice_remoting::header::{
     GetConsumerListByGroupRequestHeader, GetMaxOffsetRequestHeader, PullMessageRequestHeader,
@@ -54,6 +59,30 @@ impl FakeNameServer {
                                 "No topic route info in name server for the topic: {topic}"
                             )),
                     })
+                }
+            },
+        );
+        let r = routes.clone();
+        let table = table.with(
+            RequestCode::GetBrokerClusterInfo,
+            move |_c: Channel, req: RemotingCommand| {
+                let r = r.clone();
+                async move {
+                    let mut info = ClusterInfo::default();
+                    for route in lock(&r).values() {
+                        for b in &route.broker_datas {
+                            info.broker_addr_table
+                                .insert(b.broker_name.clone(), b.clone());
+                            info.cluster_addr_table
+                                .entry(b.cluster.clone())
+                                .or_default()
+                                .insert(b.broker_name.clone());
+                        }
+                    }
+                    Some(
+                        RemotingCommand::response_to(&req, ResponseCode::Success)
+                            .with_body(info.encode()),
+                    )
                 }
             },
         );
@@ -115,6 +144,8 @@ pub struct BrokerState {
     /// What GET_CONSUMER_LIST_BY_GROUP answers.
     pub consumer_ids: Mutex<Vec<String>>,
     pub arrived: Notify,
+    /// Topics created with UPDATE_AND_CREATE_TOPIC.
+    pub created_topics: Mutex<Vec<String>>,
     pub store_host: Mutex<Option<SocketAddr>>,
 }
 
@@ -315,6 +346,68 @@ impl BrokerState {
                     consumer_id_list: lock(&self.consumer_ids).clone(),
                 };
                 RemotingCommand::response_to(&req, ResponseCode::Success).with_body(body.encode())
+            }
+            RequestCode::EndTransaction => {
+                self.arrived.notify_waiters();
+                return None;
+            }
+            RequestCode::UpdateAndCreateTopic => {
+                let h: CreateTopicRequestHeader = req.decode_header().unwrap();
+                lock(&self.created_topics).push(h.topic);
+                RemotingCommand::response_to(&req, ResponseCode::Success)
+            }
+            RequestCode::GetTopicStatsInfo => {
+                let h: GetTopicStatsInfoRequestHeader = req.decode_header().unwrap();
+                let mut table = TopicStatsTable::default();
+                for ((topic, qid), msgs) in lock(&self.queues).iter() {
+                    if *topic == h.topic {
+                        table.offset_table.insert(
+                            MessageQueue::new(topic, &self.name, *qid),
+                            TopicOffset {
+                                min_offset: 0,
+                                max_offset: msgs.len() as i64,
+                                last_update_timestamp: 0,
+                            },
+                        );
+                    }
+                }
+                RemotingCommand::response_to(&req, ResponseCode::Success).with_body(table.encode())
+            }
+            RequestCode::ViewMessageById => {
+                let h: ViewMessageRequestHeader = req.decode_header().unwrap();
+                let found = lock(&self.queues)
+                    .values()
+                    .flatten()
+                    .find(|m| m.physical_offset == h.offset)
+                    .cloned();
+                match found {
+                    Some(m) => {
+                        let mut buf = BytesMut::new();
+                        m.encode(&mut buf);
+                        RemotingCommand::response_to(&req, ResponseCode::Success)
+                            .with_body(buf.freeze())
+                    }
+                    None => RemotingCommand::response_to(&req, ResponseCode::SystemError)
+                        .with_remark(format!("no message at offset {}", h.offset)),
+                }
+            }
+            RequestCode::QueryMessage => {
+                let h: QueryMessageRequestHeader = req.decode_header().unwrap();
+                let mut buf = BytesMut::new();
+                for m in lock(&self.queues).values().flatten() {
+                    let props = Properties::decode(&m.properties);
+                    if m.topic == h.topic && props.keys().any(|k| k == h.key) {
+                        m.encode(&mut buf);
+                    }
+                }
+                if buf.is_empty() {
+                    RemotingCommand::response_to(&req, ResponseCode::QueryNotFound)
+                } else {
+                    RemotingCommand::response_to(&req, ResponseCode::Success)
+                        .with_ext("indexLastUpdateTimestamp", "0")
+                        .with_ext("indexLastUpdatePhyoffset", "0")
+                        .with_body(buf.freeze())
+                }
             }
             RequestCode::HeartBeat
             | RequestCode::UnregisterClient
