@@ -59,6 +59,8 @@ pub struct ClientInstance {
     remoting: RemotingClient,
     namesrv_index: AtomicUsize,
     tables: Mutex<Tables>,
+    /// Topics with a refresh after an error under way.
+    refreshing: Mutex<BTreeSet<String>>,
     producer_groups: Mutex<BTreeSet<String>>,
     consumers: Mutex<BTreeMap<String, ConsumerDataFn>>,
     transaction_checkers: Mutex<HashMap<String, TransactionCheckFn>>,
@@ -107,6 +109,7 @@ impl ClientInstance {
                 config,
                 namesrv_index: AtomicUsize::new(0),
                 tables: Mutex::new(Tables::default()),
+                refreshing: Mutex::new(BTreeSet::new()),
                 producer_groups: Mutex::new(BTreeSet::new()),
                 consumers: Mutex::new(BTreeMap::new()),
                 transaction_checkers: Mutex::new(HashMap::new()),
@@ -288,12 +291,18 @@ impl ClientInstance {
             *entry = broker.broker_addrs.clone();
         }
         let changed = tables.routes.get(topic).is_none_or(|old| **old != *route);
-        if changed || tables.publish.get(topic).is_some_and(|p| p.auto_create) {
+        if changed {
             tables.routes.insert(topic.to_string(), route.clone());
-            if topic != AUTO_CREATE_TOPIC || tables.publish.contains_key(topic) {
-                let info = TopicPublishInfo::from_route(topic, route.clone());
-                tables.publish.insert(topic.to_string(), Arc::new(info));
-            }
+        }
+        // The template topic gets publish info only when someone sends to it by name.
+        let publishable = topic != AUTO_CREATE_TOPIC || tables.publish.contains_key(topic);
+        let stale = tables
+            .publish
+            .get(topic)
+            .is_none_or(|p| p.auto_create || changed);
+        if publishable && stale {
+            let info = TopicPublishInfo::from_route(topic, route.clone());
+            tables.publish.insert(topic.to_string(), Arc::new(info));
         }
         Ok(Some(route))
     }
@@ -396,7 +405,11 @@ impl ClientInstance {
     }
 
     /// Refreshes `topic`'s route in the background (after a send or pull failed).
+    /// At most one such refresh per topic runs at a time.
     pub fn refresh_route_soon(self: &Arc<Self>, topic: &str) {
+        if !lock(&self.refreshing).insert(topic.to_string()) {
+            return;
+        }
         let instance = Arc::downgrade(self);
         let topic = topic.to_string();
         tokio::spawn(async move {
@@ -404,6 +417,7 @@ impl ClientInstance {
                 if let Err(error) = instance.update_route(&topic).await {
                     tracing::debug!(%topic, %error, "route refresh after an error failed");
                 }
+                lock(&instance.refreshing).remove(&topic);
             }
         });
     }

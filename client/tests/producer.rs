@@ -377,3 +377,18 @@ async fn namesrv_rotation_skips_a_dead_nameserver() {
     assert_eq!(ns.lookups_of("T"), 1);
     assert_eq!(a.state.stored_total("T"), 1);
 }
+
+#[tokio::test]
+async fn the_route_is_looked_up_once_not_per_send() {
+    let (ns, _a, _b) = two_brokers("T").await;
+    let p = producer(&ns).await;
+    p.instance().route("T").await.unwrap();
+    for _ in 0..5 {
+        p.send(Message::new("T", "x"), T).await.unwrap();
+    }
+    assert_eq!(ns.lookups_of("T"), 1);
+    // A refresh finds the same route and keeps serving it.
+    p.instance().refresh_all_routes().await;
+    p.send(Message::new("T", "x"), T).await.unwrap();
+    assert_eq!(ns.lookups_of("T"), 2);
+}
