@@ -1,0 +1,264 @@
+//! The client against real `mqnamesrv` and `mqbroker` processes. Needs both binaries in this
+//! target directory (or `SLUICE_MQNAMESRV` / `SLUICE_MQBROKER`):
+//! `cargo build --bins && cargo test -p sluice-client --test real_cluster -- --ignored`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sluice_client::consumer::ConsumeFromWhere;
+use sluice_client::{
+    Admin, ConsumeContext, ConsumeStatus, Message, MessageExt, Producer, PullConsumer,
+    PushConsumer, SendStatus,
+};
+use sluice_remoting::body::TopicConfig;
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn binary(name: &str, env: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(env) {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(name))
+        .expect("target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (or set {env})",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_listening(addr: &str) {
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("nothing listens on {addr}");
+}
+
+fn body_text(m: &MessageExt) -> String {
+    String::from_utf8_lossy(m.body()).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the mqnamesrv and mqbroker binaries; run with --ignored"]
+async fn produce_and_consume_against_real_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns_port = free_port();
+    let ns_addr = format!("127.0.0.1:{ns_port}");
+    let _ns = Process(
+        Command::new(binary("mqnamesrv", "SLUICE_MQNAMESRV"))
+            .args(["--listen-port", &ns_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(&ns_addr).await;
+    let broker_port = free_port();
+    let conf = dir.path().join("broker.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={ns_addr}\n\
+             brokerIP1=127.0.0.1\nlistenPort={broker_port}\nstorePathRootDir={}\nflushDiskType=ASYNC_FLUSH\n\
+             autoCreateTopicEnable=true\n",
+            dir.path().join("store").display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
+    let _broker = Process(
+        Command::new(binary("mqbroker", "SLUICE_MQBROKER"))
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let broker_addr = format!("127.0.0.1:{broker_port}");
+    wait_listening(&broker_addr).await;
+
+    let admin = Admin::connect(&ns_addr).unwrap();
+    let mut registered = false;
+    for _ in 0..250 {
+        if admin.topic_route("TBW102").await.is_ok() {
+            registered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(registered, "the broker never registered TBW102");
+    let mut topic = TopicConfig::new("E2E");
+    topic.read_queue_nums = 4;
+    topic.write_queue_nums = 4;
+    admin.create_topic(&broker_addr, &topic).await.unwrap();
+
+    let producer = Producer::builder("e2e-producer")
+        .namesrv_addr(ns_addr.as_str())
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let t = Duration::from_secs(5);
+    let mut sent = BTreeSet::new();
+    // The topic reaches the NameServer with the broker's next registration; until then the
+    // producer goes through TBW102's route and the broker already has the topic.
+    for i in 0..40 {
+        let body = format!("sync-{i}");
+        let r = producer
+            .send(
+                Message::new("E2E", body.clone())
+                    .with_tags(if i % 2 == 0 { "A" } else { "B" })
+                    .with_keys([format!("key-{i}")]),
+                t,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("send {i}: {e}"));
+        assert_eq!(r.status, SendStatus::SendOk);
+        sent.insert(body);
+    }
+    let batch: Vec<Message> = (0..10)
+        .map(|i| Message::new("E2E", format!("batch-{i}")))
+        .collect();
+    let r = producer.send_batch(batch, t).await.unwrap();
+    assert_eq!(r.offset_msg_id.split(',').count(), 10);
+    sent.extend((0..10).map(|i| format!("batch-{i}")));
+    let futures: Vec<_> = (0..20)
+        .map(|i| producer.send_async(Message::new("E2E", format!("async-{i}")), t))
+        .collect();
+    for f in futures {
+        f.await.unwrap();
+    }
+    sent.extend((0..20).map(|i| format!("async-{i}")));
+    let big = "z".repeat(10_000);
+    let r = producer
+        .send(Message::new("E2E", big.clone()), t)
+        .await
+        .unwrap();
+    sent.insert(big.clone());
+    let viewed = admin.view_message(&r.offset_msg_id).await.unwrap();
+    assert_eq!(
+        body_text(&viewed),
+        big,
+        "compressed body inflated on the way back"
+    );
+
+    // Consumers need the topic in the NameServer (the broker's next registration, at most 30 s).
+    let mut routed = false;
+    for _ in 0..400 {
+        if admin.topic_route("E2E").await.is_ok() {
+            routed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        routed,
+        "the broker never registered topic E2E with the NameServer"
+    );
+
+    // The index is built asynchronously after the store: ask until it has caught up.
+    let mut by_key = Vec::new();
+    let mut by_id = Vec::new();
+    for _ in 0..100 {
+        by_key = admin
+            .query_messages("E2E", "key-7", 32, 0, i64::MAX, false)
+            .await
+            .unwrap();
+        by_id = admin
+            .query_messages("E2E", &r.msg_id, 32, 0, i64::MAX, true)
+            .await
+            .unwrap();
+        if !by_key.is_empty() && !by_id.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(by_key.iter().map(body_text).collect::<Vec<_>>(), ["sync-7"]);
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(body_text(&by_id[0]), big);
+
+    // Pull consumer: everything, once.
+    let pull = PullConsumer::builder("e2e-pull")
+        .namesrv_addr(ns_addr.as_str())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .long_poll(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    pull.start().await.unwrap();
+    pull.subscribe("E2E", "*").unwrap();
+    let mut got = BTreeSet::new();
+    let mut duplicates = 0;
+    for _ in 0..200 {
+        for m in pull.poll(Duration::from_millis(500)).await.unwrap() {
+            if !got.insert(body_text(&m)) {
+                duplicates += 1;
+            }
+        }
+        if got.len() == sent.len() {
+            break;
+        }
+    }
+    assert_eq!(got, sent);
+    assert_eq!(duplicates, 0);
+    pull.commit().await.unwrap();
+    pull.shutdown().await;
+
+    // Push consumer with a tag filter: only the A messages.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let push = PushConsumer::builder("e2e-push")
+        .namesrv_addr(ns_addr.as_str())
+        .subscribe("E2E", "A")
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+            let tx = tx.clone();
+            async move {
+                for m in msgs {
+                    let _ = tx.send(body_text(&m));
+                }
+                ConsumeStatus::ConsumeSuccess
+            }
+        })
+        .build()
+        .unwrap();
+    push.start().await.unwrap();
+    let mut tagged = BTreeSet::new();
+    while tagged.len() < 20 {
+        let body = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("push consumer stalled")
+            .unwrap();
+        assert!(
+            body.starts_with("sync-"),
+            "untagged message {body} passed the filter"
+        );
+        tagged.insert(body);
+    }
+    push.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown().await;
+}
