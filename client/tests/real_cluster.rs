@@ -1,6 +1,7 @@
 //! The client against real `mqnamesrv` and `mqbroker` processes. Needs both binaries in this
 //! target directory (or `SLUICE_MQNAMESRV` / `SLUICE_MQBROKER`):
-//! `cargo build --bins && cargo test -p sluice-client --test real_cluster -- --ignored`.
+//! `cargo build --bins && cargo test -p sluice-client --test real_cluster -- --ignored --test-threads=1`
+//! (each broker pre-creates a 1 GiB CommitLog segment in a temporary directory).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -63,46 +64,83 @@ fn body_text(m: &MessageExt) -> String {
     String::from_utf8_lossy(m.body()).into_owned()
 }
 
+struct Cluster {
+    dir: tempfile::TempDir,
+    ns_addr: String,
+    broker_addr: String,
+    broker_port: u16,
+    _ns: Process,
+    broker: Option<Process>,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ns_port = free_port();
+        let ns_addr = format!("127.0.0.1:{ns_port}");
+        let ns = Process(
+            Command::new(binary("mqnamesrv", "SLUICE_MQNAMESRV"))
+                .args(["--listen-port", &ns_port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_listening(&ns_addr).await;
+        let broker_port = free_port();
+        let mut cluster = Cluster {
+            dir,
+            broker_addr: format!("127.0.0.1:{broker_port}"),
+            ns_addr,
+            broker_port,
+            _ns: ns,
+            broker: None,
+        };
+        cluster.start_broker().await;
+        cluster
+    }
+
+    async fn start_broker(&mut self) {
+        let conf = self.dir.path().join("broker.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={}\n\
+                 brokerIP1=127.0.0.1\nlistenPort={}\nstorePathRootDir={}\nflushDiskType=ASYNC_FLUSH\n\
+                 autoCreateTopicEnable=true\n",
+                self.ns_addr,
+                self.broker_port,
+                self.dir.path().join("store").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("broker.log"))
+            .unwrap();
+        self.broker = Some(Process(
+            Command::new(binary("mqbroker", "SLUICE_MQBROKER"))
+                .arg("-c")
+                .arg(&conf)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        ));
+        wait_listening(&self.broker_addr).await;
+    }
+
+    fn kill_broker(&mut self) {
+        self.broker = None;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the mqnamesrv and mqbroker binaries; run with --ignored"]
 async fn produce_and_consume_against_real_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let ns_port = free_port();
-    let ns_addr = format!("127.0.0.1:{ns_port}");
-    let _ns = Process(
-        Command::new(binary("mqnamesrv", "SLUICE_MQNAMESRV"))
-            .args(["--listen-port", &ns_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(&ns_addr).await;
-    let broker_port = free_port();
-    let conf = dir.path().join("broker.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "brokerClusterName=DefaultCluster\nbrokerName=broker-a\nbrokerId=0\nnamesrvAddr={ns_addr}\n\
-             brokerIP1=127.0.0.1\nlistenPort={broker_port}\nstorePathRootDir={}\nflushDiskType=ASYNC_FLUSH\n\
-             autoCreateTopicEnable=true\n",
-            dir.path().join("store").display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
-    let _broker = Process(
-        Command::new(binary("mqbroker", "SLUICE_MQBROKER"))
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    let broker_addr = format!("127.0.0.1:{broker_port}");
-    wait_listening(&broker_addr).await;
-
+    let cluster = Cluster::start().await;
+    let (ns_addr, broker_addr) = (cluster.ns_addr.clone(), cluster.broker_addr.clone());
     let admin = Admin::connect(&ns_addr).unwrap();
     let mut registered = false;
     for _ in 0..250 {
@@ -259,6 +297,107 @@ async fn produce_and_consume_against_real_processes() {
         tagged.insert(body);
     }
     push.shutdown().await;
+    producer.shutdown().await;
+    admin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the mqnamesrv and mqbroker binaries; run with --ignored"]
+async fn sends_fail_cleanly_while_the_broker_is_down_and_resume_after_restart() {
+    let mut cluster = Cluster::start().await;
+    let admin = Admin::connect(&cluster.ns_addr).unwrap();
+    let mut topic = TopicConfig::new("Restart");
+    topic.read_queue_nums = 2;
+    topic.write_queue_nums = 2;
+    admin
+        .create_topic(&cluster.broker_addr, &topic)
+        .await
+        .unwrap();
+    for _ in 0..400 {
+        if admin.topic_route("Restart").await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let producer = Producer::builder("restart-producer")
+        .namesrv_addr(cluster.ns_addr.as_str())
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let t = Duration::from_secs(3);
+    let mut acknowledged = BTreeSet::new();
+    for i in 0..20 {
+        let body = format!("before-{i}");
+        producer
+            .send(Message::new("Restart", body.clone()), t)
+            .await
+            .unwrap();
+        acknowledged.insert(body);
+    }
+    cluster.kill_broker();
+    let mut failures = 0;
+    for i in 0..5 {
+        // A generous liveness bound: the send must end (here: fail), not hang.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(60),
+            producer.send(Message::new("Restart", format!("down-{i}")), t),
+        )
+        .await
+        .expect("a send hung while the broker was down");
+        match outcome {
+            Ok(_) => panic!("a send succeeded with the broker down"),
+            Err(error) => {
+                failures += 1;
+                let text = error.to_string();
+                assert!(text.contains(&cluster.broker_addr), "{text}");
+            }
+        }
+    }
+    assert_eq!(failures, 5);
+    cluster.start_broker().await;
+    let mut resumed = false;
+    for i in 0..100 {
+        let body = format!("after-{i}");
+        if producer
+            .send(Message::new("Restart", body.clone()), t)
+            .await
+            .is_ok()
+        {
+            acknowledged.insert(body);
+            resumed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(resumed, "sends did not resume after the broker restarted");
+    // Every acknowledged message survived the restart.
+    let pull = PullConsumer::builder("restart-check")
+        .namesrv_addr(cluster.ns_addr.as_str())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .long_poll(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    pull.start().await.unwrap();
+    let queues: Vec<_> = (0..2)
+        .map(|q| sluice_client::MessageQueue::new("Restart", "broker-a", q))
+        .collect();
+    pull.assign(queues).unwrap();
+    let mut got = BTreeSet::new();
+    for _ in 0..100 {
+        for m in pull
+            .poll(Duration::from_millis(300))
+            .await
+            .unwrap_or_default()
+        {
+            got.insert(body_text(&m));
+        }
+        if acknowledged.is_subset(&got) {
+            break;
+        }
+    }
+    let lost: Vec<_> = acknowledged.difference(&got).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    pull.shutdown().await;
     producer.shutdown().await;
     admin.shutdown().await;
 }

@@ -373,6 +373,10 @@ impl Producer {
                     inner.faults.update(&queue.broker_name, FAILURE_LATENCY);
                     tracing::debug!(broker = %queue.broker_name, %error, "send attempt failed");
                     if !is_retryable(&error) {
+                        // Template queues may not match the topic the broker now has.
+                        if info.auto_create {
+                            inner.instance.refresh_route_soon(&prepared.topic);
+                        }
                         return Err(error);
                     }
                     inner.instance.refresh_route_soon(&prepared.topic);
