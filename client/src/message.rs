@@ -150,6 +150,13 @@ impl Message {
                 )));
             }
         }
+        let properties_len = self.properties.encoded_len();
+        if properties_len > sluice_remoting::message::MAX_PROPERTIES_LEN {
+            return Err(ClientError::InvalidMessage(format!(
+                "properties of {properties_len} bytes exceed the limit of {} bytes",
+                sluice_remoting::message::MAX_PROPERTIES_LEN
+            )));
+        }
         let level = self.delay_level();
         if !(0..=MAX_DELAY_LEVEL).contains(&level) {
             return Err(ClientError::InvalidMessage(format!(
@@ -274,6 +281,8 @@ mod tests {
         assert!(err(Message::new("x".repeat(128), "x")).contains("128"));
         assert!(err(Message::new("T", "x").with_property("a\u{1}", "v")).contains("separator"));
         assert!(err(Message::new("T", "x").with_delay_level(19)).contains("delay level 19"));
+        let huge = Message::new("T", "x").with_property("big", "v".repeat(40_000));
+        assert!(err(huge).contains("properties of"));
         assert!(Message::new("%RETRY%g|x_y-1", "x").validate(10).is_ok());
     }
 
