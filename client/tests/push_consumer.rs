@@ -208,3 +208,67 @@ async fn builder_refuses_incomplete_consumers() {
     assert!(err.contains("Missing"), "{err}");
     c.shutdown().await;
 }
+
+#[tokio::test]
+async fn broadcasting_members_each_get_everything_and_resume_from_their_file() {
+    let (ns, broker) = setup(2).await;
+    for i in 0..6 {
+        broker.state.put("T", i % 2, format!("m{i}").as_bytes(), "");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let member = |dir: &std::path::Path, tx: mpsc::UnboundedSender<String>| {
+        PushConsumer::builder("B")
+            .namesrv_addr(ns.addr())
+            .subscribe("T", "*")
+            .message_model(sluice_client::consumer::MessageModel::Broadcasting)
+            .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+            .local_offset_dir(dir)
+            .listener(move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let tx = tx.clone();
+                async move {
+                    for m in msgs {
+                        let _ = tx.send(String::from_utf8_lossy(m.body()).into_owned());
+                    }
+                    ConsumeStatus::ConsumeSuccess
+                }
+            })
+            .build()
+            .unwrap()
+    };
+    let (dir1, dir2) = (dir.path().join("one"), dir.path().join("two"));
+    let (tx1, mut rx1) = mpsc::unbounded_channel();
+    let (tx2, mut rx2) = mpsc::unbounded_channel();
+    let c1 = member(&dir1, tx1);
+    let c2 = member(&dir2, tx2.clone());
+    c1.start().await.unwrap();
+    c2.start().await.unwrap();
+    for rx in [&mut rx1, &mut rx2] {
+        let mut got = Vec::new();
+        while got.len() < 6 {
+            got.push(
+                tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        got.sort();
+        assert_eq!(got, ["m0", "m1", "m2", "m3", "m4", "m5"]);
+    }
+    assert_eq!(c1.assignment().len(), 2);
+    // Broadcasting needs no member list and stores nothing on the broker.
+    assert_eq!(broker.state.count(RequestCode::GetConsumerListByGroup), 0);
+    c2.shutdown().await;
+    assert!(broker.state.offsets.lock().unwrap().is_empty());
+    // c2 comes back: it resumes after what it consumed, from its own file.
+    broker.state.put("T", 0, b"new", "");
+    let c2 = member(&dir2, tx2);
+    c2.start().await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), rx2.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next, "new");
+    c1.shutdown().await;
+    c2.shutdown().await;
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use sluice_remoting::body::MessageQueue;
+use sluice_remoting::body::{MessageModel, MessageQueue};
 use sluice_remoting::header::ConsumerSendMsgBackRequestHeader;
 use sluice_remoting::message::{property, MessageExt};
 use sluice_remoting::{RemotingCommand, RequestCode};
@@ -88,7 +88,12 @@ fn spawn_consume(
             ConsumeStatus::ReconsumeLater
         });
         let mut later = Vec::new();
-        if status == ConsumeStatus::ReconsumeLater && !pq.dropped.is_cancelled() {
+        let broadcasting = shared.options.message_model == MessageModel::Broadcasting;
+        if status == ConsumeStatus::ReconsumeLater && broadcasting {
+            // As in Java: a broadcast message is this client's alone; there is no retry topic.
+            tracing::warn!(%queue, count = messages.len(), "broadcast messages failed and are dropped");
+        }
+        if status == ConsumeStatus::ReconsumeLater && !broadcasting && !pq.dropped.is_cancelled() {
             for msg in &messages {
                 if let Err(error) = send_back(&shared, &queue, msg).await {
                     tracing::warn!(%queue, msg_id = %msg.msg_id, %error, "send-back failed; consuming again locally later");

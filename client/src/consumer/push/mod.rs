@@ -5,6 +5,7 @@
 
 mod consume;
 mod listener;
+mod local_offsets;
 mod process_queue;
 mod pull_loop;
 
@@ -58,6 +59,8 @@ pub struct PushOptions {
     pub rebalance_interval: Duration,
     /// How often changed offsets are sent to the broker (5 s).
     pub persist_interval: Duration,
+    /// Where a broadcasting consumer keeps its offsets (`~/.rocketmq_offsets`).
+    pub local_offset_dir: std::path::PathBuf,
 }
 
 impl Default for PushOptions {
@@ -77,6 +80,7 @@ impl Default for PushOptions {
             pull_timeout: Duration::from_secs(30),
             rebalance_interval: Duration::from_secs(20),
             persist_interval: Duration::from_secs(5),
+            local_offset_dir: local_offsets::default_dir(),
         }
     }
 }
@@ -145,6 +149,12 @@ impl PushConsumerBuilder {
 
     pub fn consume_timestamp(mut self, millis: i64) -> Self {
         self.options.consume_timestamp = millis;
+        self
+    }
+
+    /// Where a broadcasting consumer keeps its offsets (default `~/.rocketmq_offsets`).
+    pub fn local_offset_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.options.local_offset_dir = dir.into();
         self
     }
 
@@ -316,8 +326,11 @@ impl PushShared {
             pq.dropped.cancel();
             let safe = pq.consumed_offset();
             self.offsets.update(&queue, safe, false);
+            if !self.clustering() {
+                continue;
+            }
             if let Some(offset) = self.offsets.remove(&queue) {
-                if self.clustering() {
+                {
                     if let Err(error) =
                         offset::update_consumer_offset(&self.instance, &self.group, &queue, offset)
                             .await
@@ -386,6 +399,9 @@ impl PushShared {
     /// Sends the offsets changed since the last persist (oneway, as Java).
     async fn persist_dirty(&self) {
         if !self.clustering() {
+            if !self.offsets.take_dirty().is_empty() {
+                self.persist_local().await;
+            }
             return;
         }
         for (queue, offset) in self.offsets.take_dirty() {
@@ -399,13 +415,25 @@ impl PushShared {
         }
     }
 
+    fn local_offsets_path(&self) -> std::path::PathBuf {
+        local_offsets::file_for(&self.options.local_offset_dir, &self.group)
+    }
+
+    async fn persist_local(&self) {
+        let path = self.local_offsets_path();
+        if let Err(error) = local_offsets::store(&path, &self.offsets.all()).await {
+            tracing::warn!(%error, "persisting broadcasting offsets failed");
+        }
+    }
+
     /// Stores every offset and waits for the answers (shutdown).
     async fn persist_all(&self) {
-        if !self.clustering() {
-            return;
-        }
         for (queue, pq) in lock(&self.queues).iter() {
             self.offsets.update(queue, pq.consumed_offset(), false);
+        }
+        if !self.clustering() {
+            self.persist_local().await;
+            return;
         }
         let all = self.offsets.all();
         let sends = all.iter().map(|(queue, offset)| {
@@ -481,6 +509,12 @@ impl PushConsumer {
             }),
         );
         shared.instance.start();
+        if !shared.clustering() {
+            for (queue, offset) in local_offsets::load(&shared.local_offsets_path()).await? {
+                shared.offsets.update(&queue, offset, true);
+            }
+            shared.offsets.take_dirty();
+        }
         for topic in shared.subscriptions.keys() {
             if let Err(error) = shared.instance.update_route(topic).await {
                 tracing::warn!(%topic, %error, "route lookup at start failed");
