@@ -18,120 +18,19 @@ use sluice_remoting::message::MessageExt;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
-use super::allocate::allocate_average;
-use super::group::{consumer_data, consumer_ids, now_ms};
+use super::group::{consumer_data, now_ms};
 use super::offset;
 use super::pull_api::{pull, PullRequest, PullResult, PullStatus};
-use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 
+mod builder;
+mod rebalance;
+
+pub use builder::PullConsumerBuilder;
+
 /// How long a queue rests after a failed pull before it is pulled again.
 const PULL_ERROR_BACKOFF: Duration = Duration::from_secs(1);
-
-/// Builds a [`PullConsumer`].
-#[derive(Debug)]
-pub struct PullConsumerBuilder {
-    group: String,
-    config: Option<ClientConfig>,
-    namesrv_addr: Option<String>,
-    instance: Option<Arc<ClientInstance>>,
-    consume_from_where: ConsumeFromWhere,
-    consume_timestamp: Option<i64>,
-    batch_size: i32,
-    long_poll: Duration,
-    rebalance_interval: Duration,
-}
-
-impl PullConsumerBuilder {
-    /// NameServer addresses, `;`-separated (else `NAMESRV_ADDR`).
-    pub fn namesrv_addr(mut self, addrs: impl Into<String>) -> Self {
-        self.namesrv_addr = Some(addrs.into());
-        self
-    }
-
-    pub fn config(mut self, config: ClientConfig) -> Self {
-        self.config = Some(config);
-        self
-    }
-
-    /// Shares an existing client instance.
-    pub fn instance(mut self, instance: Arc<ClientInstance>) -> Self {
-        self.instance = Some(instance);
-        self
-    }
-
-    /// Where a queue without a stored group offset starts (default: the end).
-    pub fn consume_from_where(mut self, from: ConsumeFromWhere) -> Self {
-        self.consume_from_where = from;
-        self
-    }
-
-    /// Start time (ms) for `ConsumeFromTimestamp` (default: half an hour ago).
-    pub fn consume_timestamp(mut self, millis: i64) -> Self {
-        self.consume_timestamp = Some(millis);
-        self
-    }
-
-    /// Most messages one pull returns (default 32).
-    pub fn batch_size(mut self, size: i32) -> Self {
-        self.batch_size = size.max(1);
-        self
-    }
-
-    /// How long a broker may hold a pull when nothing is new (default 15 s).
-    pub fn long_poll(mut self, hold: Duration) -> Self {
-        self.long_poll = hold;
-        self
-    }
-
-    /// How often subscribed queues are reallocated (default 20 s; also on membership changes).
-    pub fn rebalance_interval(mut self, every: Duration) -> Self {
-        self.rebalance_interval = every;
-        self
-    }
-
-    pub fn build(self) -> Result<PullConsumer> {
-        crate::message::validate_topic(&self.group)
-            .map_err(|_| ClientError::Config(format!("invalid consumer group {:?}", self.group)))?;
-        let owns_instance = self.instance.is_none();
-        let instance = match self.instance {
-            Some(instance) => instance,
-            None => {
-                let mut config = match self.config {
-                    Some(config) => config,
-                    None if self.namesrv_addr.is_some() => ClientConfig::default(),
-                    None => ClientConfig::from_env()?,
-                };
-                if let Some(addrs) = &self.namesrv_addr {
-                    config.namesrv_addrs = crate::config::parse_namesrv_addrs(addrs)?;
-                }
-                ClientInstance::new(config)?
-            }
-        };
-        let (outcomes_tx, outcomes_rx) = mpsc::unbounded_channel();
-        let notifications = instance.rebalance_notifications();
-        Ok(PullConsumer {
-            inner: Arc::new(Inner {
-                group: self.group,
-                instance,
-                owns_instance,
-                consume_from_where: self.consume_from_where,
-                consume_timestamp: self
-                    .consume_timestamp
-                    .unwrap_or_else(offset::default_consume_timestamp),
-                batch_size: self.batch_size,
-                long_poll: self.long_poll,
-                rebalance_interval: self.rebalance_interval,
-                state: Mutex::new(State::default()),
-                outcomes_tx,
-                outcomes_rx: tokio::sync::Mutex::new(outcomes_rx),
-                notifications: Mutex::new(notifications),
-                running: AtomicBool::new(false),
-            }),
-        })
-    }
-}
 
 #[derive(Debug)]
 struct QueueState {
@@ -221,20 +120,6 @@ pub struct PullConsumer {
 }
 
 impl PullConsumer {
-    pub fn builder(group: impl Into<String>) -> PullConsumerBuilder {
-        PullConsumerBuilder {
-            group: group.into(),
-            config: None,
-            namesrv_addr: None,
-            instance: None,
-            consume_from_where: ConsumeFromWhere::ConsumeFromLastOffset,
-            consume_timestamp: None,
-            batch_size: 32,
-            long_poll: Duration::from_secs(15),
-            rebalance_interval: Duration::from_secs(20),
-        }
-    }
-
     pub fn group(&self) -> &str {
         &self.inner.group
     }
@@ -606,122 +491,5 @@ impl PullConsumer {
             }
             _ => Ok(None),
         }
-    }
-
-    fn rebalance_wanted(&self) -> bool {
-        let inner = &self.inner;
-        let mut due = false;
-        {
-            let mut rx = lock(&inner.notifications);
-            loop {
-                match rx.try_recv() {
-                    Ok(group) => due |= group == inner.group,
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => due = true,
-                    Err(_) => break,
-                }
-            }
-        }
-        let mut state = lock(&inner.state);
-        if state.subscriptions.is_empty() && state.assigned.is_some() {
-            return false;
-        }
-        let stale = state
-            .last_rebalance
-            .is_none_or(|at| at.elapsed() >= inner.rebalance_interval);
-        if due {
-            state.rebalance_due = true;
-        }
-        state.rebalance_due || stale
-    }
-
-    async fn rebalance_if_due(&self) -> Result<()> {
-        let inner = &self.inner;
-        let heartbeat = std::mem::take(&mut lock(&inner.state).heartbeat_due);
-        if !self.rebalance_wanted() {
-            if heartbeat {
-                inner.instance.send_heartbeat_to_all().await;
-            }
-            return Ok(());
-        }
-        self.rebalance(heartbeat).await
-    }
-
-    /// Reallocates the subscribed topics' queues among the group's members.
-    pub async fn rebalance(&self, heartbeat_first: bool) -> Result<()> {
-        let inner = &self.inner;
-        let topics: Vec<String> = {
-            let mut state = lock(&inner.state);
-            state.rebalance_due = false;
-            state.last_rebalance = Some(Instant::now());
-            state.subscriptions.keys().cloned().collect()
-        };
-        let mut wanted = BTreeSet::new();
-        let mut first_error = None;
-        let mut all_queues = Vec::new();
-        for topic in &topics {
-            match inner.instance.update_route(topic).await {
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    first_error.get_or_insert(ClientError::NoRoute {
-                        topic: topic.clone(),
-                        reason: "the NameServer answered TOPIC_NOT_EXIST".into(),
-                    });
-                    continue;
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                    continue;
-                }
-            }
-            match inner.instance.subscribe_queues(topic).await {
-                Ok(queues) => all_queues.push((topic.clone(), queues)),
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        if heartbeat_first {
-            inner.instance.send_heartbeat_to_all().await;
-        }
-        let mut failed_topics = BTreeSet::new();
-        for (topic, queues) in all_queues {
-            match consumer_ids(&inner.instance, &topic, &inner.group).await {
-                Ok(members) => {
-                    let mine = allocate_average(&inner.instance.client_id, &queues, &members);
-                    if mine.is_empty() && !members.contains(&inner.instance.client_id) {
-                        tracing::info!(%topic, group = %inner.group, "this client is not yet in the group's member list");
-                    }
-                    wanted.extend(mine);
-                }
-                Err(error) => {
-                    failed_topics.insert(topic);
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        let released: Vec<(MessageQueue, i64)> = {
-            let mut state = lock(&inner.state);
-            let mut released = Vec::new();
-            state.queues.retain(|q, s| {
-                // A topic whose member list could not be read keeps its queues.
-                let keep = wanted.contains(q) || failed_topics.contains(&q.topic);
-                if !keep {
-                    if let Some(p) = s.position {
-                        released.push((q.clone(), p));
-                    }
-                }
-                keep
-            });
-            for q in wanted {
-                state.queues.entry(q).or_insert_with(QueueState::new);
-            }
-            released
-        };
-        if !released.is_empty() {
-            if let Err(error) = self.commit_positions(released).await {
-                tracing::warn!(%error, "committing released queues failed");
-            }
-        }
-        first_error.map_or(Ok(()), Err)
     }
 }
