@@ -1,1 +1,37 @@
 //! `sluice-broker`: the broker behind `mqbroker`.
+//!
+//! Map of the crate:
+//! - [`config`]: [`BrokerConfig`], `broker.conf` with Apache's keys and defaults.
+//! - [`state`]: [`BrokerState`], what every processor shares (config, store, managers, metrics).
+//! - [`topic_config`], [`subscription_group`], [`consumer_offset`]: the metadata managers and their
+//!   JSON files under `{storePathRootDir}/config/`, written through [`persist`].
+//! - [`registration`]: REGISTER_BROKER / UNREGISTER_BROKER with every NameServer.
+//! - [`flow_control`]: send admission (SYSTEM_BUSY when a send waited too long).
+//! - [`metrics`]: counters and the Prometheus endpoint.
+//! - [`processor`]: the request-code table, one module per request family.
+//! - [`broker`]: [`Broker::start`] / [`Broker::shutdown`]; [`cli`]: the `mqbroker` command line.
+
+pub mod broker;
+pub mod cli;
+pub mod client_registry;
+pub mod config;
+pub mod consumer_offset;
+pub mod error;
+pub mod filter;
+pub mod flow_control;
+pub mod long_polling;
+pub mod metrics;
+pub mod metrics_http;
+pub mod persist;
+pub mod processor;
+pub mod rebalance_lock;
+pub mod registration;
+pub mod sql92;
+pub mod state;
+pub mod subscription_group;
+pub mod topic_config;
+
+pub use broker::Broker;
+pub use config::BrokerConfig;
+pub use error::BrokerError;
+pub use state::BrokerState;

@@ -82,7 +82,9 @@ pub fn effective_config(args: &Args) -> Result<NamesrvConfig, String> {
     Ok(config)
 }
 
-fn run(args: Args) -> Result<(), String> {
+/// Runs a NameServer for already-parsed `args` until SIGINT/SIGTERM (or prints the config
+/// with `-p`). Builds its own runtime: call it from a plain `main`, not from async code.
+pub fn run(args: Args) -> Result<(), String> {
     let config = effective_config(&args)?;
     if args.print_config {
         let text = config.to_properties().encode();

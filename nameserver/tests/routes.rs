@@ -391,6 +391,22 @@ async fn slave_gets_the_master_address() {
         "{}",
         body_text(&r)
     );
+    // 5.x brokers ask for their group's members.
+    let members = c
+        .invoke(
+            &ns.addr,
+            RemotingCommand::request(RequestCode::GetBrokerMemberGroup)
+                .with_ext("clusterName", "DefaultCluster")
+                .with_ext("brokerName", "broker-a"),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    ok(&members);
+    assert_eq!(
+        body_text(&members),
+        r#"{"brokerMemberGroup":{"brokerAddrs":{0:"127.0.0.1:10911",1:"127.0.0.2:10911"},"brokerName":"broker-a","cluster":"DefaultCluster"}}"#
+    );
 }
 
 #[tokio::test]
@@ -549,4 +565,39 @@ async fn register_topic_in_namesrv_adds_queues_for_known_brokers() {
         .with_body(unknown.into_bytes());
     ok(&c.invoke(&ns.addr, request, TIMEOUT).await.unwrap());
     assert_eq!(route(&c, &ns.addr, "Ghost", 479).await.code, 17);
+}
+
+#[tokio::test]
+async fn zone_aware_clients_see_their_zone() {
+    let ns = start_namesrv(|_| {}).await;
+    let c = client();
+    for (name, addr, zone) in [
+        ("broker-a", ADDR_A, "ZoneA"),
+        ("broker-b", "127.0.0.1:30911", "ZoneB"),
+    ] {
+        let request = Broker::master(name, addr, &[("T", 4)])
+            .register_request()
+            .with_ext("__ZONE_NAME", zone)
+            .with_ext("enableActingMaster", "false");
+        ok(&c.invoke(&ns.addr, request, TIMEOUT).await.unwrap());
+    }
+    let everything: TopicRouteData = decode(&route(&c, &ns.addr, "T", 479).await);
+    assert_eq!(everything.broker_datas.len(), 2);
+    assert_eq!(
+        everything.broker_datas[0].zone_name.as_deref(),
+        Some("ZoneA")
+    );
+
+    let request = RemotingCommand::request(RequestCode::GetRouteinfoByTopic)
+        .with_header(&GetRouteInfoRequestHeader {
+            topic: "T".into(),
+            ..Default::default()
+        })
+        .with_ext("__ZONE_MODE", "true")
+        .with_ext("__ZONE_NAME", "ZoneB");
+    let zoned: TopicRouteData = decode(&c.invoke(&ns.addr, request, TIMEOUT).await.unwrap());
+    assert_eq!(zoned.broker_datas.len(), 1);
+    assert_eq!(zoned.broker_datas[0].broker_name, "broker-b");
+    assert_eq!(zoned.queue_datas.len(), 1);
+    assert_eq!(zoned.queue_datas[0].broker_name, "broker-b");
 }

@@ -7,12 +7,13 @@
 //! at the start of the next one, behind a BLANK record.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sluice_remoting::message::{patch_record, sysflag, BLANK_MAGIC, PHYSICAL_OFFSET_POS};
+use sluice_remoting::message::{patch_record, record_crc, sysflag, BLANK_MAGIC, MIN_RECORD_LEN};
 
 use crate::error::{Result, StoreError};
 use crate::mapped_file_queue::{EndOfSegment, MappedFileQueue};
@@ -39,10 +40,35 @@ impl Appended {
     }
 }
 
+/// A multiply-rotate hasher (FxHash) for the queue-offset table: SipHash showed up in append profiles, and the
+/// keys are topic names the broker has already validated, so flooding resistance is not needed here.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
 /// Next queue offset per topic and queue id. Nested maps so a lookup borrows the topic (no allocation per put).
 #[derive(Debug, Default)]
 struct QueueOffsets {
-    topics: HashMap<String, HashMap<i32, i64>>,
+    topics: HashMap<String, HashMap<i32, i64, FxBuild>, FxBuild>,
 }
 
 impl QueueOffsets {
@@ -60,8 +86,9 @@ impl QueueOffsets {
                 q.insert(queue_id, next);
             }
             None => {
-                self.topics
-                    .insert(topic.to_string(), HashMap::from([(queue_id, next)]));
+                let mut queues = HashMap::default();
+                queues.insert(queue_id, next);
+                self.topics.insert(topic.to_string(), queues);
             }
         }
     }
@@ -70,6 +97,9 @@ impl QueueOffsets {
 /// The CommitLog.
 pub struct CommitLog {
     pub log: Arc<MappedFileQueue>,
+    /// `enabledAppendPropCRC`: seal each record's whole-record CRC after patching (its properties must end with
+    /// the placeholder `record_crc::reserve` adds).
+    pub seal_record_crc: bool,
     offsets: Mutex<QueueOffsets>,
     last_store_timestamp: AtomicI64,
 }
@@ -103,6 +133,7 @@ impl CommitLog {
     pub fn new(log: Arc<MappedFileQueue>) -> Self {
         CommitLog {
             log,
+            seal_record_crc: false,
             offsets: Mutex::new(QueueOffsets::default()),
             last_store_timestamp: AtomicI64::new(0),
         }
@@ -132,6 +163,7 @@ impl CommitLog {
             0
         };
         let now = now_millis();
+        let seal = self.seal_record_crc;
         let (physical_offset, ()) = self.log.append_with(
             encoded.len(),
             EndOfSegment::Blank {
@@ -150,6 +182,11 @@ impl CommitLog {
                         (phys + pos as u64) as i64,
                         now,
                     );
+                    if seal {
+                        if let Err(e) = record_crc::seal(record) {
+                            tracing::error!(error = %e, "cannot seal the whole-record CRC");
+                        }
+                    }
                     qo += 1;
                     pos += size;
                 }
@@ -245,11 +282,13 @@ fn check_layout(encoded: &[u8], count: u32) -> Result<()> {
     let mut pos = 0usize;
     let mut n = 0u32;
     while pos < encoded.len() {
-        if encoded.len() - pos <= PHYSICAL_OFFSET_POS + 8 {
+        if encoded.len() - pos < MIN_RECORD_LEN {
             break;
         }
+        // Every record is at least MIN_RECORD_LEN (91) bytes, which covers the patched fields even with an IPv6
+        // born host (STORETIMESTAMP at 68..76), so patching can never index out of bounds.
         let size = be_u32(encoded, pos) as usize;
-        if size <= PHYSICAL_OFFSET_POS + 8 + 8 || pos + size > encoded.len() {
+        if size < MIN_RECORD_LEN || pos + size > encoded.len() {
             break;
         }
         pos += size;
@@ -264,4 +303,144 @@ fn check_layout(encoded: &[u8], count: u32) -> Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::OsFs;
+    use bytes::BytesMut;
+    use sluice_remoting::message::{check_record, MessageRecord, RecordCheck};
+
+    fn log(dir: &std::path::Path, size: u64) -> CommitLog {
+        CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir, size, Arc::new(OsFs), false).unwrap(),
+        ))
+    }
+
+    fn record(topic: &str, queue_id: i32, flag: i32, body: &[u8]) -> MessageRecord {
+        MessageRecord {
+            topic: topic.into(),
+            queue_id,
+            sysflag: flag,
+            body: Bytes::copy_from_slice(body),
+            ..MessageRecord::default()
+        }
+    }
+
+    fn view_at(cl: &CommitLog, offset: u64) -> (i64, i64, i64) {
+        let bytes = cl.read_record(offset).unwrap();
+        match check_record(&bytes, true) {
+            RecordCheck::Message(v) => (v.queue_offset(), v.physical_offset(), v.store_timestamp()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn queue_offsets_are_per_queue_and_skip_prepared_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = log(dir.path(), 1 << 16);
+        let a0 = cl
+            .append(&record("A", 0, 0, b"x").to_bytes(), 1, "A", 0, 0)
+            .unwrap();
+        let b0 = cl
+            .append(&record("B", 0, 0, b"x").to_bytes(), 1, "B", 0, 0)
+            .unwrap();
+        let prepared = record("A", 0, sysflag::TRANSACTION_PREPARED, b"half");
+        let p = cl
+            .append(
+                &prepared.to_bytes(),
+                1,
+                "A",
+                0,
+                sysflag::TRANSACTION_PREPARED,
+            )
+            .unwrap();
+        let a1 = cl
+            .append(&record("A", 0, 0, b"y").to_bytes(), 1, "A", 0, 0)
+            .unwrap();
+        let a_q1 = cl
+            .append(&record("A", 1, 0, b"z").to_bytes(), 1, "A", 1, 0)
+            .unwrap();
+        assert_eq!(
+            (
+                a0.queue_offset,
+                b0.queue_offset,
+                p.queue_offset,
+                a1.queue_offset,
+                a_q1.queue_offset
+            ),
+            (0, 0, 0, 1, 0)
+        );
+        let (qo, phys, ts) = view_at(&cl, a1.physical_offset);
+        assert_eq!(
+            (qo, phys as u64, ts),
+            (1, a1.physical_offset, a1.store_timestamp)
+        );
+        assert_eq!(cl.next_queue_offset("A", 0), 2);
+        cl.set_next_queue_offset("A", 0, 100);
+        let a100 = cl
+            .append(&record("A", 0, 0, b"w").to_bytes(), 1, "A", 0, 0)
+            .unwrap();
+        assert_eq!(a100.queue_offset, 100);
+    }
+
+    #[test]
+    fn batches_are_patched_record_by_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = log(dir.path(), 1 << 16);
+        cl.append(&record("T", 2, 0, b"first").to_bytes(), 1, "T", 2, 0)
+            .unwrap();
+        let mut buf = BytesMut::new();
+        for i in 0..3u8 {
+            record("T", 2, 0, &[i; 10]).encode(&mut buf);
+        }
+        let a = cl.append(&buf, 3, "T", 2, 0).unwrap();
+        assert_eq!((a.queue_offset, a.count), (1, 3));
+        let mut at = a.physical_offset;
+        for i in 0..3 {
+            let (qo, phys, _) = view_at(&cl, at);
+            assert_eq!((qo, phys as u64), (1 + i, at));
+            at += cl.read_record(at).unwrap().len() as u64;
+        }
+        assert_eq!(at, a.end_offset());
+        assert_eq!(cl.next_queue_offset("T", 2), 4);
+        assert!(
+            cl.append(&buf, 2, "T", 2, 0).is_err(),
+            "count must match the records"
+        );
+        assert!(cl.append(&buf[..buf.len() - 1], 3, "T", 2, 0).is_err());
+        let mut short = vec![0u8; 60];
+        short[..4].copy_from_slice(&60u32.to_be_bytes());
+        short[36..40].copy_from_slice(&0x10i32.to_be_bytes());
+        assert!(
+            cl.append(&short, 1, "T", 2, 0).is_err(),
+            "too short to patch: an error, not a panic"
+        );
+    }
+
+    #[test]
+    fn raw_reads_and_appends_copy_a_log_verbatim() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = log(&dir.path().join("m"), 4096);
+        for i in 0..60u8 {
+            master
+                .append(&record("R", 0, 0, &[i; 40]).to_bytes(), 1, "R", 0, 0)
+                .unwrap();
+        }
+        let slave = log(&dir.path().join("s"), 4096);
+        let mut offset = 0;
+        while offset < master.max_offset() {
+            let chunk = master.read_raw(offset, 1000).unwrap();
+            slave.append_raw(offset, &chunk).unwrap();
+            offset += chunk.len() as u64;
+        }
+        assert_eq!(slave.max_offset(), master.max_offset());
+        for seg in 0..master.log.segments().len() as u64 {
+            let m = master.read_raw(seg * 4096, 4096).unwrap();
+            let s = slave.read_raw(seg * 4096, 4096).unwrap();
+            assert_eq!(m, s);
+        }
+        assert!(slave.append_raw(5, b"x").is_err());
+    }
 }

@@ -78,6 +78,10 @@ pub struct MessageStoreConfig {
     pub clean_file_forcibly_enable: bool,
     /// `checkCRCOnRecover`, true.
     pub check_crc_on_recover: bool,
+    /// `enabledAppendPropCRC` (5.x), false: every record carries a whole-record CRC in its last 20 property bytes.
+    pub enabled_append_prop_crc: bool,
+    /// `forceVerifyPropCRC` (5.x), false: recovery checks that whole-record CRC instead of BODYCRC.
+    pub force_verify_prop_crc: bool,
     /// `messageIndexEnable`, true.
     pub message_index_enable: bool,
     /// `messageIndexSafe`, false.
@@ -131,6 +135,8 @@ impl Default for MessageStoreConfig {
             destroy_mapped_file_interval_forcibly: 120_000,
             clean_file_forcibly_enable: true,
             check_crc_on_recover: true,
+            enabled_append_prop_crc: false,
+            force_verify_prop_crc: false,
             message_index_enable: true,
             message_index_safe: false,
             max_hash_slot_num: 5_000_000,
@@ -254,6 +260,8 @@ impl MessageStoreConfig {
             }
             "cleanFileForciblyEnable" => self.clean_file_forcibly_enable = flag(key, value)?,
             "checkCRCOnRecover" => self.check_crc_on_recover = flag(key, value)?,
+            "enabledAppendPropCRC" => self.enabled_append_prop_crc = flag(key, value)?,
+            "forceVerifyPropCRC" => self.force_verify_prop_crc = flag(key, value)?,
             "messageIndexEnable" => self.message_index_enable = flag(key, value)?,
             "messageIndexSafe" => self.message_index_safe = flag(key, value)?,
             "maxHashSlotNum" => self.max_hash_slot_num = num(key, value)?,

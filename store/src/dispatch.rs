@@ -48,14 +48,16 @@ impl ArrivalNotifier {
         n
     }
 
-    /// Marks one more waiter; the guard unmarks it.
+    /// Marks one more waiter; the guard unmarks it. The caller must check the queue's max offset only after this
+    /// (the fence pairs with the one in dispatch: either dispatch sees the waiter, or the waiter sees the new max).
     pub fn enter(self: &Arc<Self>) -> WaitingGuard {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
         WaitingGuard(self.clone())
     }
 
     fn has_waiters(&self) -> bool {
-        self.waiting.load(Ordering::Acquire) > 0
+        self.waiting.load(Ordering::SeqCst) > 0
     }
 
     fn notify(&self, topic: &str, queue_id: i32) {
@@ -124,6 +126,7 @@ impl DispatchService {
         });
         let limit = Arc::new(limit);
         let worker = Worker {
+            retry: Mutex::new(None),
             shared: shared.clone(),
             commit_log: commit_log.clone(),
             dispatchers,
@@ -200,6 +203,8 @@ impl Drop for DispatchService {
 }
 
 struct Worker {
+    /// The record being retried and how many tries it had.
+    retry: Mutex<Option<(u64, u32)>>,
     shared: Arc<Shared>,
     commit_log: Arc<CommitLog>,
     dispatchers: Vec<Arc<dyn Dispatcher>>,
@@ -227,6 +232,48 @@ impl Worker {
             .wait_timeout(guard, Duration::from_millis(1))
             .unwrap_or_else(|p| p.into_inner());
         self.shared.sleeping.store(false, Ordering::Release);
+    }
+
+    /// Hands one record to every dispatcher. A failure (a full disk while creating a queue file...) is retried
+    /// after a pause, like RocketMQ's 30 tries one second apart; after `MAX_TRIES` the record is skipped with an
+    /// error so one bad record cannot stall every queue forever. Returns false when the caller should retry later.
+    fn dispatch_one(&self, view: &RecordView<'_>, phys: u64) -> bool {
+        const MAX_TRIES: u32 = 30;
+        let mut failed = None;
+        for d in &self.dispatchers {
+            if let Err(e) = d.dispatch(view, phys) {
+                failed = Some(e);
+            }
+        }
+        let mut retry = self.retry.lock().unwrap_or_else(|p| p.into_inner());
+        match failed {
+            None => {
+                *retry = None;
+                true
+            }
+            Some(e @ StoreError::InvalidOffset(_)) => {
+                // A logical problem (a unit that would leave a gap in its queue...): retrying cannot fix it.
+                tracing::error!(error = %e, offset = phys, "record cannot be dispatched; skipped");
+                *retry = None;
+                true
+            }
+            Some(e) => {
+                let tries = match *retry {
+                    Some((at, n)) if at == phys => n + 1,
+                    _ => 1,
+                };
+                if tries >= MAX_TRIES {
+                    tracing::error!(error = %e, offset = phys, tries, "dispatch keeps failing; skipping the record");
+                    *retry = None;
+                    return true;
+                }
+                tracing::warn!(error = %e, offset = phys, tries, "dispatch failed; retrying");
+                *retry = Some((phys, tries));
+                drop(retry);
+                std::thread::sleep(Duration::from_millis(100));
+                false
+            }
+        }
     }
 
     /// Dispatches what is readable in the segment at the reput offset. Returns false when there was nothing.
@@ -259,10 +306,9 @@ impl Worker {
             match check_record(&buf[pos..], false) {
                 RecordCheck::Message(view) => {
                     let phys = offset + pos as u64;
-                    for d in &self.dispatchers {
-                        if let Err(e) = d.dispatch(&view, phys) {
-                            tracing::error!(error = %e, offset = phys, "dispatch failed; the record is skipped");
-                        }
+                    if !self.dispatch_one(&view, phys) {
+                        // Retry later from this record (dispatchers dedup what already succeeded).
+                        break;
                     }
                     if notify
                         && !touched
@@ -291,9 +337,121 @@ impl Worker {
                 }
             }
         }
-        for (topic, queue_id) in &touched {
-            self.notifier.notify(topic, *queue_id);
+        // Pairs with the fence in `ArrivalNotifier::enter`: a waiter that arrived during this batch may have read
+        // the old max offset, so it must be woken even though its queue was not tracked.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if notify {
+            for (topic, queue_id) in &touched {
+                self.notifier.notify(topic, *queue_id);
+            }
+        } else if progressed && self.notifier.has_waiters() {
+            self.notifier.notify_all();
         }
         progressed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::OsFs;
+    use crate::mapped_file_queue::MappedFileQueue;
+    use bytes::Bytes;
+    use sluice_remoting::message::MessageRecord;
+    use std::sync::atomic::AtomicU32;
+
+    /// Records what it saw; fails the first `fail_first` calls.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Mutex<Vec<(u64, i64)>>,
+        fail_first: AtomicU32,
+    }
+
+    impl Dispatcher for Recorder {
+        fn dispatch(&self, record: &RecordView<'_>, physical_offset: u64) -> Result<()> {
+            if self
+                .fail_first
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(StoreError::DiskFull("injected".into()));
+            }
+            let mut seen = self.seen.lock().unwrap();
+            if !seen.iter().any(|(p, _)| *p == physical_offset) {
+                seen.push((physical_offset, record.queue_offset()));
+            }
+            Ok(())
+        }
+    }
+
+    fn append(cl: &CommitLog, n: u8) -> Vec<u64> {
+        (0..n)
+            .map(|i| {
+                let r = MessageRecord {
+                    topic: "D".into(),
+                    body: Bytes::from(vec![i; 150]),
+                    ..MessageRecord::default()
+                };
+                cl.append(&r.to_bytes(), 1, "D", 0, 0)
+                    .unwrap()
+                    .physical_offset
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dispatches_in_order_across_blanks_and_retries_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = Arc::new(CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir.path(), 1024, Arc::new(OsFs), false).unwrap(),
+        )));
+        let offsets = append(&cl, 20);
+        let recorder = Arc::new(Recorder {
+            fail_first: AtomicU32::new(2),
+            ..Default::default()
+        });
+        let svc = DispatchService::start(
+            cl.clone(),
+            0,
+            vec![recorder.clone()],
+            Arc::new(ArrivalNotifier::default()),
+            Box::new(|cl: &CommitLog| cl.max_offset()),
+        )
+        .unwrap();
+        assert!(svc.wait_caught_up(Duration::from_secs(20)));
+        let more = append(&cl, 5);
+        assert!(svc.wait_caught_up(Duration::from_secs(20)));
+        let seen = recorder.seen.lock().unwrap().clone();
+        let want: Vec<(u64, i64)> = offsets
+            .iter()
+            .chain(more.iter())
+            .enumerate()
+            .map(|(i, &p)| (p, i as i64))
+            .collect();
+        assert_eq!(seen, want);
+        assert_eq!(svc.reput_offset(), cl.max_offset());
+        svc.shutdown();
+    }
+
+    #[test]
+    fn the_limit_holds_dispatch_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let cl = Arc::new(CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir.path(), 1 << 16, Arc::new(OsFs), false).unwrap(),
+        )));
+        let offsets = append(&cl, 4);
+        let recorder = Arc::new(Recorder::default());
+        let limit = offsets[2];
+        let svc = DispatchService::start(
+            cl.clone(),
+            0,
+            vec![recorder.clone()],
+            Arc::new(ArrivalNotifier::default()),
+            Box::new(move |_: &CommitLog| limit),
+        )
+        .unwrap();
+        assert!(svc.wait_caught_up(Duration::from_secs(20)));
+        assert_eq!(recorder.seen.lock().unwrap().len(), 2);
+        assert_eq!(svc.reput_offset(), limit);
     }
 }

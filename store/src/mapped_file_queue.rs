@@ -6,10 +6,9 @@
 //! segment as soon as a new tail is installed, so rolling over never waits for file creation or page faults on
 //! the append path (unless the writer outruns the allocator, in which case it waits for it).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use bytes::Bytes;
 use memmap2::MmapMut;
@@ -17,6 +16,7 @@ use memmap2::MmapMut;
 use crate::error::{Result, StoreError};
 use crate::fs::StoreFs;
 use crate::mapped_file::{parse_segment_file_name, segment_file_name, MappedFile, OS_PAGE_SIZE};
+use crate::segment_allocator::Allocator;
 
 /// What happens when a record does not fit in the rest of the tail segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -275,9 +275,12 @@ impl MappedFileQueue {
         let mut tail = self.lock_tail();
         let mut writer = self.take_writer(&mut tail)?;
         if writer.pos + len + reserve > self.segment_size {
-            if let EndOfSegment::Blank { magic } = end {
-                let remaining = self.segment_size - writer.pos;
-                // Invariant: every record left at least 8 bytes, so the blank always fits.
+            let remaining = self.segment_size - writer.pos;
+            // Every record leaves at least 8 bytes, so the blank fits; raw replicated bytes could break that, and
+            // then the segment is simply closed.
+            if let (EndOfSegment::Blank { magic }, true) =
+                (end, remaining >= END_FILE_MIN_BLANK_LENGTH)
+            {
                 let at = writer.pos as usize;
                 writer.map[at..at + 4].copy_from_slice(&(remaining as u32).to_be_bytes());
                 writer.map[at + 4..at + 8].copy_from_slice(&magic.to_be_bytes());
@@ -341,6 +344,12 @@ impl MappedFileQueue {
             let pos = last.wrote_position();
             if pos < self.segment_size {
                 let map = last.map_writable()?;
+                // Start reading the rest of the adopted segment into the page cache now (asynchronous readahead),
+                // so appends do not take major faults on it.
+                let rest = (self.segment_size - pos) as usize;
+                if let Err(e) = map.advise_range(memmap2::Advice::WillNeed, pos as usize, rest) {
+                    tracing::debug!(error = %e, "madvise(WILLNEED) on the adopted tail failed");
+                }
                 return Ok(TailWriter {
                     file: last,
                     map,
@@ -380,12 +389,22 @@ impl MappedFileQueue {
         Ok(TailWriter { file, map, pos })
     }
 
+    /// Installs the tail writer now (adopting the last segment, or taking a new one from the allocator, waiting
+    /// for it), so the first append does not. Blocking: the store calls it from `open`.
+    pub fn warm_tail(&self) -> Result<()> {
+        let mut tail = self.lock_tail();
+        let writer = self.take_writer(&mut tail)?;
+        tail.writer = Some(writer);
+        Ok(())
+    }
+
     /// Asks the allocator to prepare the segment after the current last one now (at start-up, so the first roll
     /// does not wait).
     pub fn prepare_next_segment(&self) {
         if let Some(alloc) = &self.allocator {
+            // Always the segment right after the last one on disk: preparing one further ahead would leave a gap
+            // on disk (and a store that refuses to load) if the process died before the one in between existed.
             let next = match self.last_segment() {
-                Some(last) if last.is_full() => last.end_offset() + self.segment_size,
                 Some(last) => last.end_offset(),
                 None => {
                     let at = self.lock_tail().empty_queue_offset;
@@ -515,118 +534,6 @@ fn zero_stale_tail(seg: &MappedFile, pos: u64) -> Result<()> {
         at = chunk_end;
     }
     Ok(())
-}
-
-type Prepared = Result<(Arc<MappedFile>, MmapMut)>;
-
-#[derive(Default)]
-struct AllocSlot {
-    requested: Option<u64>,
-    ready: Option<(u64, Prepared)>,
-    stop: bool,
-}
-
-/// The dedicated thread that creates, reserves and pre-faults the next segment.
-struct Allocator {
-    shared: Arc<(Mutex<AllocSlot>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Allocator {
-    fn start(fs: Arc<dyn StoreFs>, dir: PathBuf, size: u64) -> Result<Self> {
-        let shared = Arc::new((Mutex::new(AllocSlot::default()), Condvar::new()));
-        let worker = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("store-allocator".into())
-            .spawn(move || allocator_loop(&worker, &fs, &dir, size))
-            .map_err(|e| StoreError::io("starting the segment allocator thread", e))?;
-        Ok(Allocator {
-            shared,
-            thread: Some(thread),
-        })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, AllocSlot> {
-        self.shared.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn request(&self, start: u64) {
-        let mut slot = self.lock();
-        let already =
-            slot.requested == Some(start) || matches!(&slot.ready, Some((s, _)) if *s == start);
-        if !already {
-            slot.requested = Some(start);
-            self.shared.1.notify_all();
-        }
-    }
-
-    /// The prepared segment starting at `start`, waiting for it if it is being prepared; `None` if it was never
-    /// requested (the caller creates it itself).
-    fn take(&self, start: u64) -> Option<Prepared> {
-        let mut slot = self.lock();
-        loop {
-            match &slot.ready {
-                Some((s, _)) if *s == start => return slot.ready.take().map(|(_, p)| p),
-                Some(_) => {
-                    // Prepared for an offset the log no longer reaches (it was truncated): drop it from disk.
-                    if let Some((_, Ok((file, _)))) = slot.ready.take() {
-                        let _ = file.destroy();
-                    }
-                }
-                None => {}
-            }
-            if slot.requested != Some(start) {
-                return None;
-            }
-            slot = self.shared.1.wait(slot).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
-fn allocator_loop(
-    shared: &(Mutex<AllocSlot>, Condvar),
-    fs: &Arc<dyn StoreFs>,
-    dir: &Path,
-    size: u64,
-) {
-    let (lock, cvar) = shared;
-    let mut slot = lock.lock().unwrap_or_else(|p| p.into_inner());
-    loop {
-        if slot.stop {
-            return;
-        }
-        let Some(start) = slot.requested else {
-            slot = cvar.wait(slot).unwrap_or_else(|p| p.into_inner());
-            continue;
-        };
-        if matches!(&slot.ready, Some((old, _)) if *old != start) {
-            // A prepared segment nobody took (the log was truncated): remove it so no gap is left on disk.
-            if let Some((_, Ok((file, _)))) = slot.ready.take() {
-                let _ = file.destroy();
-            }
-        }
-        drop(slot);
-        let result = MappedFile::create(fs, dir, start, size, true);
-        if let Err(e) = &result {
-            tracing::error!(error = %e, start, "cannot pre-allocate the next segment");
-        }
-        slot = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.requested == Some(start) {
-            slot.requested = None;
-        }
-        slot.ready = Some((start, result));
-        cvar.notify_all();
-    }
-}
-
-impl Drop for Allocator {
-    fn drop(&mut self) {
-        self.lock().stop = true;
-        self.shared.1.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -777,6 +684,30 @@ mod tests {
         assert_eq!(&q.read(0, 50).unwrap()[..], &[1; 50]);
         fs.no_space.store(false, Ordering::SeqCst);
         q.append(&[3; 50]).unwrap();
+    }
+
+    #[test]
+    fn preparing_after_a_full_last_segment_never_leaves_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let q = MappedFileQueue::open(dir.path(), 100, os(), false).unwrap();
+            q.append(&[1; 100]).unwrap();
+        }
+        let q = MappedFileQueue::open(dir.path(), 100, os(), true).unwrap();
+        assert!(q.last_segment().unwrap().is_full());
+        q.prepare_next_segment();
+        let next = dir.path().join(segment_file_name(100));
+        for _ in 0..5000 {
+            if next.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(next.exists());
+        assert!(!dir.path().join(segment_file_name(200)).exists());
+        drop(q);
+        let again = MappedFileQueue::open(dir.path(), 100, os(), false).unwrap();
+        assert_eq!(again.segments().len(), 2);
     }
 
     #[test]

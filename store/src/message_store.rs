@@ -7,12 +7,12 @@
 //! awaits a oneshot.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use sluice_remoting::message::{msgid, property, sysflag, MessageRecord, MAX_PROPERTIES_LEN};
+use sluice_remoting::message::{msgid, record_crc, MessageRecord};
 
 use crate::checkpoint::{self, StoreCheckpoint, StoreLock};
 use crate::cleanup::{CleanupConfig, CleanupService, PeriodicTask};
@@ -25,83 +25,10 @@ use crate::flush::{FlushOutcome, FlushService};
 use crate::fs::{OsFs, StoreFs};
 use crate::index_service::{IndexConfig, IndexService};
 use crate::mapped_file_queue::MappedFileQueue;
-use crate::recovery::{self, ScanOutcome, ScanStart};
+use crate::put_checks::{check_batch, check_message, msg_wants_wait};
+pub use crate::put_result::{PutResult, PutStatus};
+use crate::recovery::{self, CrcCheck, ScanOutcome, ScanStart};
 use crate::store_dispatchers::{parse_delay_levels, ConsumeQueueBuilder, IndexBuilder};
-
-/// How a put ended (Apache's `PutMessageStatus`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutStatus {
-    PutOk,
-    /// Stored, but not known durable within `syncFlushTimeout`.
-    FlushDiskTimeout,
-    FlushSlaveTimeout,
-    SlaveNotAvailable,
-    /// Shutting down, or the disk is full: nothing stored.
-    ServiceNotAvailable,
-    CreateMappedFileFailed,
-    MessageIllegal,
-    PropertiesSizeExceeded,
-    OsPageCacheBusy,
-    UnknownError,
-}
-
-impl PutStatus {
-    /// True when the message is in the CommitLog (possibly not yet durable or replicated).
-    pub fn is_stored(self) -> bool {
-        matches!(
-            self,
-            PutStatus::PutOk
-                | PutStatus::FlushDiskTimeout
-                | PutStatus::FlushSlaveTimeout
-                | PutStatus::SlaveNotAvailable
-        )
-    }
-}
-
-/// The answer to a put.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PutResult {
-    pub status: PutStatus,
-    /// Physical offset of the (first) record; 0 when nothing was stored.
-    pub physical_offset: u64,
-    /// Queue offset of the (first) record.
-    pub queue_offset: i64,
-    /// Offset message id(s): comma-joined for a batch.
-    pub msg_id: String,
-    pub wrote_bytes: u64,
-    pub msg_num: u32,
-    pub store_timestamp: i64,
-    /// Why it failed, for the response remark.
-    pub remark: Option<String>,
-}
-
-impl PutResult {
-    fn failed(status: PutStatus, remark: impl Into<String>) -> Self {
-        PutResult {
-            status,
-            physical_offset: 0,
-            queue_offset: 0,
-            msg_id: String::new(),
-            wrote_bytes: 0,
-            msg_num: 0,
-            store_timestamp: 0,
-            remark: Some(remark.into()),
-        }
-    }
-
-    fn from_error(e: &StoreError) -> Self {
-        let status = match e {
-            StoreError::MessageIllegal { .. }
-            | StoreError::MessageTooLarge { .. }
-            | StoreError::RecordLargerThanSegment { .. } => PutStatus::MessageIllegal,
-            StoreError::PropertiesTooLong { .. } => PutStatus::PropertiesSizeExceeded,
-            StoreError::DiskFull(_) | StoreError::ShutDown => PutStatus::ServiceNotAvailable,
-            StoreError::Io { .. } => PutStatus::CreateMappedFileFailed,
-            _ => PutStatus::UnknownError,
-        };
-        PutResult::failed(status, e.to_string())
-    }
-}
 
 /// How the last start went.
 #[derive(Debug, Clone)]
@@ -141,6 +68,9 @@ pub struct MessageStore {
     background: Mutex<Vec<PeriodicTask>>,
     lock: Mutex<Option<StoreLock>>,
     shut_down: AtomicBool,
+    /// Puts between their shutdown check and the end of their append; shutdown waits for them to finish so no
+    /// record lands after the final flush.
+    appending: AtomicUsize,
 }
 
 impl std::fmt::Debug for MessageStore {
@@ -156,9 +86,6 @@ thread_local! {
     /// Encoding buffer reused across puts on the same thread (records are encoded outside the append lock).
     static ENCODE_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(64 * 1024));
 }
-
-/// Bytes a whole record may exceed `maxMessageSize` by (headers, topic, properties), as in 4.9.7/5.x.
-const RECORD_OVERHEAD_ALLOWANCE: usize = 64 * 1024;
 
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::io(context, e)
@@ -197,7 +124,9 @@ impl MessageStore {
             fs.clone(),
             true,
         )?);
-        let commit_log = Arc::new(CommitLog::new(log.clone()));
+        let mut commit_log = CommitLog::new(log.clone());
+        commit_log.seal_record_crc = config.enabled_append_prop_crc;
+        let commit_log = Arc::new(commit_log);
         let consume_queues = Arc::new(ConsumeQueueStore::load(
             config.consume_queue_dir(),
             config.consume_queue_file_size(),
@@ -241,11 +170,18 @@ impl MessageStore {
         } else {
             ScanStart::Normal
         };
-        let durable = checkpoint
-            .master_flushed_offset
-            .load(Ordering::Acquire)
-            .max(0) as u64;
-        let scan = recovery::recover(&commit_log, start, config.check_crc_on_recover, durable)?;
+        // With no CommitLog at all this is a fresh store (or one whose log was removed on purpose): nothing to
+        // hold the durable offset against.
+        let durable = if log.segments().is_empty() {
+            0
+        } else {
+            checkpoint
+                .master_flushed_offset
+                .load(Ordering::Acquire)
+                .max(0) as u64
+        };
+        let crc = CrcCheck::from_config(config.check_crc_on_recover, config.force_verify_prop_crc);
+        let scan = recovery::recover(&commit_log, start, crc, durable)?;
         consume_queues.truncate_dirty(scan.end_offset as i64)?;
         consume_queues.correct_min_offsets(commit_log.min_offset() as i64);
         let reput_from = if abnormal {
@@ -337,7 +273,12 @@ impl MessageStore {
             last_dispatched,
         )?);
 
+        // The first put must not wait for a segment to be created and faulted in: do it here (open is blocking).
         log.prepare_next_segment();
+        if let Err(e) = log.warm_tail() {
+            // Not fatal: reads work without a tail, and the first put retries (and reports) the creation.
+            tracing::error!(error = %e, "cannot prepare the CommitLog tail segment; puts will fail until this is fixed");
+        }
         checkpoint::create_abort_file(&root).map_err(io_err("creating the abort file"))?;
         let store = Arc::new(MessageStore {
             config,
@@ -359,6 +300,7 @@ impl MessageStore {
             background: Mutex::new(Vec::new()),
             lock: Mutex::new(Some(lock)),
             shut_down: AtomicBool::new(false),
+            appending: AtomicUsize::new(0),
         });
         // Retention holds only a weak reference so dropping the store is not prevented by its own thread.
         let weak = Arc::downgrade(&store);
@@ -396,6 +338,17 @@ impl MessageStore {
         }
     }
 
+    /// Registers an append in progress (see `appending`). SeqCst on both sides: either shutdown sees the count, or
+    /// the put sees the flag.
+    fn begin_append(&self) -> Result<AppendGuard<'_>> {
+        self.appending.fetch_add(1, Ordering::SeqCst);
+        if self.shut_down.load(Ordering::SeqCst) {
+            self.appending.fetch_sub(1, Ordering::SeqCst);
+            return Err(StoreError::ShutDown);
+        }
+        Ok(AppendGuard(&self.appending))
+    }
+
     fn check_writable(&self) -> Result<()> {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(StoreError::ShutDown);
@@ -403,56 +356,34 @@ impl MessageStore {
         self.cleanup.disk_state.check_writable()
     }
 
-    /// Validates one message against the store's limits (Apache's checkMessage / MessageExtEncoder checks).
-    fn check_message(&self, msg: &MessageRecord) -> Result<()> {
-        let topic = msg.topic.as_str();
-        if topic.is_empty()
-            || topic.len() > 255
-            || (topic.len() > 127 && !topic.starts_with("%RETRY%"))
-        {
-            return Err(StoreError::MessageIllegal {
-                reason: format!(
-                    "topic of {} bytes (1..=127 allowed, 255 for retry topics)",
-                    topic.len()
-                ),
-            });
-        }
-        if msg.properties.len() > MAX_PROPERTIES_LEN {
-            return Err(StoreError::PropertiesTooLong {
-                len: msg.properties.len(),
-            });
-        }
-        if msg.body.len() > self.config.max_message_size {
-            return Err(StoreError::MessageTooLarge {
-                size: msg.body.len(),
-                max: self.config.max_message_size,
-            });
-        }
-        let total = msg.encoded_len();
-        if total > self.config.max_message_size + RECORD_OVERHEAD_ALLOWANCE {
-            return Err(StoreError::MessageTooLarge {
-                size: total,
-                max: self.config.max_message_size + RECORD_OVERHEAD_ALLOWANCE,
-            });
-        }
-        msg.validate().map_err(|e| StoreError::MessageIllegal {
-            reason: e.to_string(),
-        })
-    }
-
     /// Stores one message. The record's offsets and store time are assigned by the store; everything else is
     /// written as given. Under SYNC_FLUSH the future resolves once the record is durable (or `FlushDiskTimeout`).
     pub async fn put(&self, msg: &MessageRecord) -> PutResult {
-        if let Err(e) = self.check_writable().and_then(|_| self.check_message(msg)) {
+        if self.config.enabled_append_prop_crc {
+            // Rare configuration: pay for a copy of the properties to reserve the CRC placeholder.
+            let mut owned = msg.clone();
+            record_crc::reserve(&mut owned.properties);
+            return self.put_prepared(&owned).await;
+        }
+        self.put_prepared(msg).await
+    }
+
+    async fn put_prepared(&self, msg: &MessageRecord) -> PutResult {
+        if let Err(e) = self
+            .check_writable()
+            .and_then(|_| check_message(&self.config, msg))
+        {
             self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
             return PutResult::from_error(&e);
         }
-        let appended = ENCODE_BUF.with(|cell| {
-            let mut buf = cell.borrow_mut();
-            buf.clear();
-            msg.encode(&mut buf);
-            self.commit_log
-                .append(&buf, 1, &msg.topic, msg.queue_id, msg.sysflag)
+        let appended = self.begin_append().and_then(|_guard| {
+            ENCODE_BUF.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                buf.clear();
+                msg.encode(&mut buf);
+                self.commit_log
+                    .append(&buf, 1, &msg.topic, msg.queue_id, msg.sysflag)
+            })
         });
         let wait = msg_wants_wait(&msg.properties);
         self.finish_put(appended, msg, 1, wait).await
@@ -461,10 +392,25 @@ impl MessageStore {
     /// Stores a batch: every message for the same topic and queue, none transactional or delayed. Queue offsets
     /// are consecutive and the batch lands in one CommitLog segment.
     pub async fn put_batch(&self, msgs: &[MessageRecord]) -> PutResult {
+        if self.config.enabled_append_prop_crc {
+            let owned: Vec<MessageRecord> = msgs
+                .iter()
+                .map(|m| {
+                    let mut m = m.clone();
+                    record_crc::reserve(&mut m.properties);
+                    m
+                })
+                .collect();
+            return self.put_batch_prepared(&owned).await;
+        }
+        self.put_batch_prepared(msgs).await
+    }
+
+    async fn put_batch_prepared(&self, msgs: &[MessageRecord]) -> PutResult {
         let checked = self
             .check_writable()
             .and_then(|_| check_batch(msgs))
-            .and_then(|_| msgs.iter().try_for_each(|m| self.check_message(m)));
+            .and_then(|_| msgs.iter().try_for_each(|m| check_message(&self.config, m)));
         if let Err(e) = checked {
             self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
             return PutResult::from_error(&e);
@@ -475,13 +421,15 @@ impl MessageStore {
         for m in msgs {
             m.encode(&mut buf);
         }
-        let appended = self.commit_log.append(
-            &buf,
-            msgs.len() as u32,
-            &first.topic,
-            first.queue_id,
-            first.sysflag,
-        );
+        let appended = self.begin_append().and_then(|_guard| {
+            self.commit_log.append(
+                &buf,
+                msgs.len() as u32,
+                &first.topic,
+                first.queue_id,
+                first.sysflag,
+            )
+        });
         let wait = msg_wants_wait(&first.properties);
         self.finish_put(appended, first, msgs.len() as u32, wait)
             .await
@@ -561,6 +509,7 @@ impl MessageStore {
     /// Replication: appends raw CommitLog bytes from a master at `offset` (must equal the max offset).
     pub fn append_replicated(&self, offset: u64, data: &[u8]) -> Result<()> {
         self.check_writable()?;
+        let _guard = self.begin_append()?;
         self.commit_log.append_raw(offset, data)?;
         self.dispatch.wake();
         Ok(())
@@ -574,8 +523,12 @@ impl MessageStore {
     /// Clean shutdown: refuse new puts, let dispatch catch up, flush CommitLog, queues, index and checkpoint,
     /// then delete the abort file (so the next start recovers normally) and release the directory lock.
     pub fn shutdown(&self) -> Result<()> {
-        if self.shut_down.swap(true, Ordering::AcqRel) {
+        if self.shut_down.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.appending.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
         }
         for task in self
             .background
@@ -649,38 +602,13 @@ impl Drop for MessageStore {
     }
 }
 
-/// WAIT=false opts a message out of the SYNC_FLUSH wait (Apache's `isWaitStoreMsgOK`, default true).
-fn msg_wants_wait(properties: &str) -> bool {
-    property::find(properties, property::WAIT) != Some("false")
-}
+/// Decrements the in-progress append count on drop.
+struct AppendGuard<'a>(&'a AtomicUsize);
 
-fn check_batch(msgs: &[MessageRecord]) -> Result<()> {
-    let Some(first) = msgs.first() else {
-        return Err(StoreError::MessageIllegal {
-            reason: "empty batch".into(),
-        });
-    };
-    for m in msgs {
-        if m.topic != first.topic || m.queue_id != first.queue_id {
-            return Err(StoreError::MessageIllegal {
-                reason: "all messages of a batch must have the same topic and queue".into(),
-            });
-        }
-        if m.sysflag & sysflag::TRANSACTION_TYPE_MASK != sysflag::TRANSACTION_NOT {
-            return Err(StoreError::MessageIllegal {
-                reason: "batch messages cannot be transactional".into(),
-            });
-        }
-        if property::find(&m.properties, property::DELAY)
-            .and_then(|d| d.parse::<i32>().ok())
-            .is_some_and(|l| l > 0)
-        {
-            return Err(StoreError::MessageIllegal {
-                reason: "batch messages cannot be delayed".into(),
-            });
-        }
+impl Drop for AppendGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
-    Ok(())
 }
 
 /// ConsumeQueue flushing (every `flushIntervalConsumeQueue`, fully every `flushConsumeQueueThoroughInterval`) and

@@ -10,7 +10,7 @@
 //! at the newest segment whose first record was stored no later than the checkpoint's minimum timestamp, and the
 //! store then re-dispatches every record from there (ConsumeQueue dedup makes re-dispatch harmless).
 
-use sluice_remoting::message::{check_record, RecordCheck};
+use sluice_remoting::message::{check_record, record_crc, RecordCheck};
 
 use crate::commit_log::CommitLog;
 use crate::error::{Result, StoreError};
@@ -60,8 +60,32 @@ fn start_index(segments: &[std::sync::Arc<MappedFile>], start: ScanStart) -> usi
     }
 }
 
+/// How records are checked during the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrcCheck {
+    /// Structure only.
+    None,
+    /// BODYCRC (`checkCRCOnRecover`).
+    Body,
+    /// The 5.x whole-record CRC property (`forceVerifyPropCRC`); a record without it fails.
+    WholeRecord,
+}
+
+impl CrcCheck {
+    /// The check the configuration asks for.
+    pub fn from_config(check_crc_on_recover: bool, force_verify_prop_crc: bool) -> Self {
+        if force_verify_prop_crc {
+            CrcCheck::WholeRecord
+        } else if check_crc_on_recover {
+            CrcCheck::Body
+        } else {
+            CrcCheck::None
+        }
+    }
+}
+
 /// Scans the CommitLog's segments (the queue must not have a writer yet) and returns where the valid data ends.
-pub fn scan(commit_log: &CommitLog, start: ScanStart, check_crc: bool) -> ScanOutcome {
+pub fn scan(commit_log: &CommitLog, start: ScanStart, crc: CrcCheck) -> ScanOutcome {
     let segments = commit_log.log.segments();
     let first = start_index(&segments, start);
     let start_offset = segments
@@ -81,9 +105,14 @@ pub fn scan(commit_log: &CommitLog, start: ScanStart, check_crc: bool) -> ScanOu
         let whole = seg.whole();
         let mut pos = 0usize;
         while pos < whole.len() {
-            match check_record(&whole[pos..], check_crc) {
+            match check_record(&whole[pos..], crc == CrcCheck::Body) {
                 RecordCheck::Message(v) => {
                     let at = seg.start_offset + pos as u64;
+                    if crc == CrcCheck::WholeRecord && record_crc::verify(&v) != Some(true) {
+                        out.stopped_because =
+                            Some("whole-record CRC property missing or wrong".to_string());
+                        break 'segments;
+                    }
                     if v.physical_offset() != at as i64 {
                         out.stopped_because = Some(format!(
                             "record says it is at physical offset {}",
@@ -130,10 +159,10 @@ pub fn scan(commit_log: &CommitLog, start: ScanStart, check_crc: bool) -> ScanOu
 pub fn recover(
     commit_log: &CommitLog,
     start: ScanStart,
-    check_crc: bool,
+    crc: CrcCheck,
     durable_offset: u64,
 ) -> Result<ScanOutcome> {
-    let out = scan(commit_log, start, check_crc);
+    let out = scan(commit_log, start, crc);
     if out.end_offset < durable_offset {
         let file = commit_log
             .log
@@ -158,4 +187,112 @@ pub fn recover(
     commit_log.log.truncate_dirty(out.end_offset)?;
     commit_log.set_last_store_timestamp(out.last_store_timestamp);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::OsFs;
+    use crate::mapped_file_queue::MappedFileQueue;
+    use bytes::Bytes;
+    use sluice_remoting::message::MessageRecord;
+    use std::sync::Arc;
+
+    /// Returns the start offset of each record.
+    fn filled(dir: &std::path::Path, n: u8) -> (CommitLog, Vec<u64>) {
+        let cl = CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir, 2048, Arc::new(OsFs), false).unwrap(),
+        ));
+        let mut starts = Vec::new();
+        for i in 0..n {
+            let r = MessageRecord {
+                topic: "R".into(),
+                body: Bytes::from(vec![i; 100]),
+                ..MessageRecord::default()
+            };
+            starts.push(
+                cl.append(&r.to_bytes(), 1, "R", 0, 0)
+                    .unwrap()
+                    .physical_offset,
+            );
+        }
+        (cl, starts)
+    }
+
+    fn reopen(dir: &std::path::Path) -> CommitLog {
+        CommitLog::new(Arc::new(
+            MappedFileQueue::open(dir, 2048, Arc::new(OsFs), false).unwrap(),
+        ))
+    }
+
+    #[test]
+    fn scan_crosses_blanks_and_stops_at_a_crc_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (full, starts) = filled(dir.path(), 40);
+        let end = full.max_offset();
+        drop(full);
+        let cl = reopen(dir.path());
+        let out = scan(
+            &cl,
+            ScanStart::Abnormal { min_timestamp: 0 },
+            CrcCheck::Body,
+        );
+        assert_eq!((out.records, out.end_offset), (40, end));
+        assert!(out.stopped_because.is_none());
+        // Flip one body byte of record 30: CRC check fails there.
+        let seg = cl.log.find_segment(starts[29]).unwrap();
+        let mut bytes = std::fs::read(&seg.path).unwrap();
+        let at = (starts[29] - seg.start_offset) as usize + 100;
+        bytes[at] ^= 0xFF;
+        std::fs::write(&seg.path, bytes).unwrap();
+        let cl = reopen(dir.path());
+        let out = scan(
+            &cl,
+            ScanStart::Abnormal { min_timestamp: 0 },
+            CrcCheck::Body,
+        );
+        assert_eq!(out.end_offset, starts[29]);
+        assert!(out.stopped_because.unwrap().contains("CRC"));
+        // Without CRC checking the record passes.
+        assert_eq!(
+            scan(
+                &cl,
+                ScanStart::Abnormal { min_timestamp: 0 },
+                CrcCheck::None
+            )
+            .records,
+            40
+        );
+        // Below the durable offset it is damage; above it, a tail to cut.
+        let err = recover(
+            &cl,
+            ScanStart::Abnormal { min_timestamp: 0 },
+            CrcCheck::Body,
+            starts[35],
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { offset, .. } if offset == starts[29]));
+        let out = recover(
+            &cl,
+            ScanStart::Abnormal { min_timestamp: 0 },
+            CrcCheck::Body,
+            starts[20],
+        )
+        .unwrap();
+        assert_eq!(cl.max_offset(), out.end_offset);
+    }
+
+    #[test]
+    fn normal_start_scans_the_last_three_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (full, _) = filled(dir.path(), 100);
+        let end = full.max_offset();
+        drop(full);
+        let cl = reopen(dir.path());
+        let segs = cl.log.segments().len();
+        assert!(segs > 3);
+        let out = scan(&cl, ScanStart::Normal, CrcCheck::Body);
+        assert_eq!(out.start_offset, (segs as u64 - 3) * 2048);
+        assert_eq!(out.end_offset, end);
+    }
 }

@@ -380,3 +380,162 @@ fn assert_send_sync() {
     fn check<T: Send + Sync>() {}
     check::<Arc<MessageStore>>();
 }
+
+#[test]
+fn lost_consume_queues_are_rebuilt_from_the_commit_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    {
+        let store = MessageStore::open(config(dir.path())).unwrap();
+        for i in 0..50 {
+            rt.block_on(store.put(&msg(
+                "Re",
+                i % 3,
+                format!("r{i}").as_bytes(),
+                "KEYS\u{1}kk\u{2}",
+            )));
+        }
+        store.shutdown().unwrap();
+    }
+    std::fs::remove_dir_all(dir.path().join("consumequeue")).unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    assert!(!store.recovery.abnormal);
+    assert_eq!(
+        (0..3)
+            .map(|q| store.max_offset("Re", q))
+            .collect::<Vec<_>>(),
+        vec![17, 17, 16]
+    );
+    let got = store.get_messages("Re", 1, 0, 32, &AcceptAll);
+    assert_eq!(got.records.len(), 17);
+    assert_eq!(&got.records[0][88..90], b"r1");
+    let r = rt.block_on(store.put(&msg("Re", 2, b"next", "")));
+    assert_eq!(r.queue_offset, 16);
+}
+
+#[test]
+fn delayed_messages_carry_their_delivery_time_in_the_tag_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    let rt = rt();
+    // Level 3 = 10 s in the default messageDelayLevel; queue id = level - 1 as the broker does.
+    let r = rt.block_on(store.put(&msg(
+        "SCHEDULE_TOPIC_XXXX",
+        2,
+        b"later",
+        "DELAY\u{1}3\u{2}TAGS\u{1}x\u{2}",
+    )));
+    assert_eq!(r.status, PutStatus::PutOk);
+    wait_dispatched(&store, "SCHEDULE_TOPIC_XXXX", 2, 1);
+    store.shutdown().unwrap();
+    let cq = std::fs::read(
+        dir.path()
+            .join("consumequeue/SCHEDULE_TOPIC_XXXX/2/00000000000000000000"),
+    )
+    .unwrap();
+    assert_eq!(&cq[12..20], &(r.store_timestamp + 10_000).to_be_bytes());
+}
+
+#[test]
+fn retention_deletes_old_files_and_pulls_report_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = MessageStoreConfig {
+        file_reserved_time: 0,
+        mapped_file_size_consume_queue: 20 * 10,
+        ..config(dir.path())
+    };
+    let store = MessageStore::open(cfg).unwrap();
+    let rt = rt();
+    let body = vec![b'o'; 2000];
+    for _ in 0..100 {
+        rt.block_on(store.put(&msg("Old", 0, &body, "")));
+    }
+    wait_dispatched(&store, "Old", 0, 100);
+    let segments_before = store.commit_log.log.segments().len();
+    assert!(segments_before > 2);
+    store.cleanup.request_manual_delete();
+    store.run_cleanup_once();
+    let segments_after = store.commit_log.log.segments().len();
+    assert!(
+        segments_after < segments_before,
+        "{segments_before} -> {segments_after}"
+    );
+    assert!(store.commit_log.min_offset() > 0);
+    let min = store.min_offset("Old", 0);
+    assert!(min > 0, "the queue's min offset follows the CommitLog");
+    let old = store.get_messages("Old", 0, 0, 32, &AcceptAll);
+    assert_eq!(old.status, GetStatus::OffsetTooSmall);
+    assert_eq!(old.next_begin_offset, min);
+    let live = store.get_messages("Old", 0, 99, 32, &AcceptAll);
+    assert_eq!(live.status, GetStatus::Found);
+}
+
+#[test]
+fn ipv6_hosts_shift_the_layout_and_offsets_are_patched_in_the_right_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    let rt = rt();
+    let mut m = msg("Six", 0, b"v6", "");
+    m.born_host = "[2001:db8::1]:5000".parse().unwrap();
+    m.store_host = "[2001:db8::2]:10911".parse().unwrap();
+    rt.block_on(store.put(&msg("Six", 0, b"v4", "")));
+    let r = rt.block_on(store.put(&m));
+    assert_eq!(r.status, PutStatus::PutOk);
+    assert_eq!(r.wrote_bytes, 91 + 24 + 2 + 3);
+    assert_eq!(r.msg_id.len(), 56, "IPv6 offset msgId is 56 hex chars");
+    wait_dispatched(&store, "Six", 0, 2);
+    let got = store.get_messages("Six", 0, 1, 1, &AcceptAll);
+    let rec = &got.records[0];
+    assert_eq!(
+        &rec[36..40],
+        &0x30i32.to_be_bytes(),
+        "BORNHOST_V6 | STOREHOST_V6"
+    );
+    assert_eq!(&rec[20..28], &1i64.to_be_bytes());
+    assert_eq!(&rec[28..36], &(r.physical_offset as i64).to_be_bytes());
+    // STORETIMESTAMP follows the 20-byte born host: 48 + 20.
+    assert_eq!(&rec[68..76], &r.store_timestamp.to_be_bytes());
+}
+
+#[test]
+fn concurrent_producers_keep_queue_order_equal_to_commit_log_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MessageStore::open(config(dir.path())).unwrap();
+    let rt = rt();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..8 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..200 {
+                    let r = s
+                        .put(&msg("Ord", i % 2, format!("t{t}-{i}").as_bytes(), ""))
+                        .await;
+                    assert_eq!(r.status, PutStatus::PutOk);
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    for q in 0..2 {
+        wait_dispatched(&store, "Ord", q, 800);
+        let mut offset = 0;
+        let mut last_phys = None;
+        while offset < 800 {
+            let got = store.get_messages("Ord", q, offset, 32, &AcceptAll);
+            for rec in &got.records {
+                let qo = i64::from_be_bytes(rec[20..28].try_into().unwrap());
+                let phys = i64::from_be_bytes(rec[28..36].try_into().unwrap());
+                assert_eq!(qo as u64, offset);
+                assert!(
+                    last_phys.is_none_or(|p| p < phys),
+                    "queue {q}: offset {qo} stored before its predecessor"
+                );
+                last_phys = Some(phys);
+                offset += 1;
+            }
+        }
+    }
+}

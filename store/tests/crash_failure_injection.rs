@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sluice_remoting::message::MessageRecord;
+use sluice_remoting::message::{check_record, record_crc, MessageRecord, RecordCheck};
 use sluice_store::{
     AcceptAll, FaultyFs, FlushDiskType, GetStatus, MessageStore, MessageStoreConfig, PutStatus,
     StoreError,
@@ -192,4 +192,65 @@ fn failing_fsync_under_sync_flush_times_out_but_keeps_the_message() {
         PutStatus::PutOk
     );
     let _ = Arc::clone(&store);
+}
+
+#[test]
+fn a_store_opened_on_a_full_disk_starts_and_refuses_writes_until_space_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new();
+    fs.no_space.store(true, Ordering::SeqCst);
+    let store = MessageStore::open_with_fs(config(dir.path()), fs.clone()).unwrap();
+    let rt = rt();
+    let r = rt.block_on(store.put(&msg(4, b"no room")));
+    assert_eq!(r.status, PutStatus::ServiceNotAvailable);
+    assert_eq!(
+        store.get_messages("F", 4, 0, 32, &AcceptAll).status,
+        GetStatus::NoMessageInQueue
+    );
+    fs.no_space.store(false, Ordering::SeqCst);
+    let r = rt.block_on(store.put(&msg(4, b"room")));
+    assert_eq!(r.status, PutStatus::PutOk);
+}
+
+#[test]
+fn whole_record_crc_catches_damage_the_body_crc_cannot_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = MessageStoreConfig {
+        enabled_append_prop_crc: true,
+        force_verify_prop_crc: true,
+        ..config(dir.path())
+    };
+    let rt = rt();
+    let mut offsets = Vec::new();
+    {
+        let store = MessageStore::open(cfg.clone()).unwrap();
+        for i in 0..6u8 {
+            let r = rt.block_on(store.put(&msg(5, &[i; 64])));
+            assert_eq!(r.status, PutStatus::PutOk);
+            offsets.push(r.physical_offset);
+        }
+        let rec = store.lookup_by_physical_offset(offsets[0]).unwrap();
+        let RecordCheck::Message(v) = check_record(&rec, true) else {
+            panic!("stored record invalid");
+        };
+        assert_eq!(record_crc::verify(&v), Some(true));
+        store.shutdown().unwrap();
+    }
+    // A clean reopen verifies every record's whole-record CRC.
+    {
+        let store = MessageStore::open(cfg.clone()).unwrap();
+        assert_eq!(store.recovery.scan.records, 6);
+        store.halt();
+    }
+    // Flip a BORNTIMESTAMP byte of record 4: BODYCRC still matches, the whole-record CRC does not.
+    let path = dir.path().join("commitlog/00000000000000000000");
+    let mut file = std::fs::read(&path).unwrap();
+    file[offsets[4] as usize + 45] ^= 0x55;
+    std::fs::write(&path, &file).unwrap();
+    let err = MessageStore::open(cfg).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { offset, .. } if *offset == offsets[4]),
+        "{err}"
+    );
+    assert!(err.to_string().contains("whole-record CRC"), "{err}");
 }

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use sluice_remoting::message::{check_record, MessageRecord, RecordCheck};
 use sluice_store::{
-    AcceptAll, FlushDiskType, GetStatus, MessageStore, MessageStoreConfig, PutStatus,
+    AcceptAll, FlushDiskType, GetStatus, MessageStore, MessageStoreConfig, PutStatus, StoreError,
 };
 
 const TOPIC: &str = "CrashTopic";
@@ -73,11 +73,20 @@ fn crash_child_entry() {
         Ok("sync") => FlushDiskType::SyncFlush,
         _ => FlushDiskType::AsyncFlush,
     };
-    let store = match MessageStore::open(config(Path::new(&dir), mode)) {
-        Ok(s) => s,
-        Err(e) => {
-            println!("OPEN-ERROR {e}");
-            std::process::exit(3);
+    // Both crash tests run as threads of one parent process, so a child forked by one test can briefly inherit
+    // (until its exec) the other test's open lock file and with it the flock: retry a locked directory.
+    let mut tries = 0;
+    let store = loop {
+        match MessageStore::open(config(Path::new(&dir), mode)) {
+            Ok(s) => break s,
+            Err(StoreError::Locked(_)) if tries < 200 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                println!("OPEN-ERROR {e}");
+                std::process::exit(3);
+            }
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -156,9 +165,11 @@ fn run_child(dir: &Path, mode: &str, delay: Duration) -> Vec<Ack> {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let acks = Arc::new(Mutex::new(Vec::new()));
+    let child_error = Arc::new(Mutex::new(None::<String>));
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let reader = {
         let acks = acks.clone();
+        let child_error = child_error.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
@@ -173,21 +184,30 @@ fn run_child(dir: &Path, mode: &str, delay: Duration) -> Vec<Ack> {
                         size: f[3],
                     });
                 } else if line.starts_with("OPEN-ERROR") {
-                    panic!("child could not open the store: {line}");
+                    *child_error.lock().unwrap() = Some(line);
                 }
             }
         })
     };
     // Kill during recovery sometimes (no READY wait when delay is 0), otherwise while appending.
     if !delay.is_zero() {
-        ready_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("child never became ready");
+        if let Err(e) = ready_rx.recv_timeout(Duration::from_secs(20)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = reader.join();
+            panic!(
+                "child never became ready ({e}): {:?}",
+                child_error.lock().unwrap()
+            );
+        }
         std::thread::sleep(delay);
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     reader.join().expect("child output reader");
+    if let Some(e) = child_error.lock().unwrap().take() {
+        panic!("child could not open the store: {e}");
+    }
     let acks = acks.lock().unwrap().clone();
     acks
 }
@@ -224,8 +244,18 @@ fn verify(
     acked: &HashMap<(i32, u64), Ack>,
     round: usize,
 ) -> (u64, HashMap<i32, u64>) {
-    let store = MessageStore::open(config(dir, mode))
-        .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
+    // See `crash_child_entry`: the other test's fork may briefly hold this directory's lock.
+    let mut tries = 0;
+    let store = loop {
+        match MessageStore::open(config(dir, mode)) {
+            Ok(s) => break s,
+            Err(StoreError::Locked(_)) if tries < 200 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("round {round}: reopen failed: {e}"),
+        }
+    };
     let mut lost = 0;
     for ack in acked.values() {
         let got = store.get_messages(TOPIC, ack.queue, ack.seq, 1, &AcceptAll);

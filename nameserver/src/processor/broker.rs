@@ -9,7 +9,7 @@ use sluice_remoting::header::{
     RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
 };
 use sluice_remoting::net::Channel;
-use sluice_remoting::{RemotingCommand, ResponseCode};
+use sluice_remoting::{RemotingCommand, RemotingError, ResponseCode};
 
 use super::{failure, success, Reply};
 use crate::kv::NAMESPACE_ORDER_TOPIC_CONFIG;
@@ -130,4 +130,65 @@ pub(super) fn query_data_version(state: &NamesrvState, request: &RemotingCommand
         response = response.with_body(ours.encode());
     }
     Ok(response)
+}
+
+/// GET_BROKER_MEMBER_GROUP (5.x) response body (`GetBrokerMemberGroupResponseBody`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BrokerMemberGroupBody<'a> {
+    broker_member_group: BrokerMemberGroup<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BrokerMemberGroup<'a> {
+    broker_addrs: std::collections::BTreeMap<i64, String>,
+    broker_name: &'a str,
+    cluster: &'a str,
+}
+
+/// A required header field (for headers `sluice-remoting` does not declare).
+fn required<'a>(request: &'a RemotingCommand, key: &'static str) -> Result<&'a str, RemotingError> {
+    request.ext(key).ok_or_else(|| RemotingError::HeaderField {
+        field: key,
+        problem: "required field is missing".into(),
+    })
+}
+
+pub(super) fn member_group(state: &NamesrvState, request: &RemotingCommand) -> Reply {
+    let cluster = required(request, "clusterName")?;
+    let broker_name = required(request, "brokerName")?;
+    let body = BrokerMemberGroupBody {
+        broker_member_group: BrokerMemberGroup {
+            broker_addrs: state.routes.broker_members(broker_name),
+            broker_name,
+            cluster,
+        },
+    };
+    Ok(success(request).with_body(sluice_remoting::json::to_legacy(&body)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NamesrvConfig;
+    use crate::kv::KvConfigManager;
+
+    #[test]
+    fn member_group_body_is_fastjson_legacy() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = KvConfigManager::load(&dir.path().join("kv.json")).unwrap();
+        let state = NamesrvState::new(NamesrvConfig::default(), kv);
+        let request = RemotingCommand::request(sluice_remoting::RequestCode::GetBrokerMemberGroup)
+            .with_ext("clusterName", "DefaultCluster")
+            .with_ext("brokerName", "broker-a");
+        let response = member_group(&state, &request).unwrap();
+        assert_eq!(
+            String::from_utf8(response.body.to_bytes().to_vec()).unwrap(),
+            r#"{"brokerMemberGroup":{"brokerAddrs":{},"brokerName":"broker-a","cluster":"DefaultCluster"}}"#
+        );
+        let missing = RemotingCommand::request(901).with_ext("clusterName", "c");
+        let err = member_group(&state, &missing).unwrap_err().to_string();
+        assert!(err.contains("brokerName"), "{err}");
+    }
 }

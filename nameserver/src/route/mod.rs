@@ -185,12 +185,15 @@ impl RouteInfoManager {
                 .get(reg.broker_addr)
                 .is_none_or(|live| live.data_version != data_version);
             for topic in reg.topics.topic_config_table.values() {
-                let queues = t.topic_queues.entry(topic.topic_name.clone()).or_default();
-                let changed =
-                    register_first || version_changed || !queues.contains_key(reg.broker_name);
-                if !changed {
+                let known = t
+                    .topic_queues
+                    .get(&topic.topic_name)
+                    .is_some_and(|q| q.contains_key(reg.broker_name));
+                // The common case, a periodic re-registration, allocates nothing.
+                if known && !register_first && !version_changed {
                     continue;
                 }
+                let queues = t.topic_queues.entry(topic.topic_name.clone()).or_default();
                 let mut perm = topic.perm;
                 if is_prime_slave && acting_master {
                     // The acting master serves reads only.
@@ -355,6 +358,15 @@ impl RouteInfoManager {
             return None;
         }
         Some(route)
+    }
+
+    /// GET_BROKER_MEMBER_GROUP: the addresses of one group's members (empty when unknown).
+    pub fn broker_members(&self, broker_name: &str) -> BTreeMap<i64, String> {
+        self.read()
+            .broker_addrs
+            .get(broker_name)
+            .map(|b| b.broker_addrs.clone())
+            .unwrap_or_default()
     }
 
     /// GET_BROKER_CLUSTER_INFO.

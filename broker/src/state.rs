@@ -1,0 +1,78 @@
+//! [`BrokerState`]: what every processor and background task of one broker shares.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sluice_store::MessageStore;
+
+use crate::client_registry::ClientRegistry;
+use crate::config::BrokerConfig;
+use crate::consumer_offset::ConsumerOffsetManager;
+use crate::error::Result;
+use crate::flow_control::{SendFlowControl, DEFAULT_MAX_IN_FLIGHT_SENDS};
+use crate::metrics::BrokerMetrics;
+use crate::subscription_group::SubscriptionGroupManager;
+use crate::topic_config::TopicConfigManager;
+
+/// One broker's shared state. Built by [`crate::Broker::start`]; processors get an
+/// `Arc<BrokerState>`.
+pub struct BrokerState {
+    /// The effective config; swapped as a whole by UPDATE_BROKER_CONFIG (read it with [`config`](Self::config)).
+    config: RwLock<Arc<BrokerConfig>>,
+    pub store: Arc<MessageStore>,
+    pub topics: TopicConfigManager,
+    pub subscription_groups: SubscriptionGroupManager,
+    pub consumer_offsets: ConsumerOffsetManager,
+    /// Producer and consumer groups with their connections.
+    pub clients: Arc<ClientRegistry>,
+    pub metrics: Arc<BrokerMetrics>,
+    pub send_flow_control: SendFlowControl,
+    /// When this broker started (ms since the epoch; GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
+    pub boot_timestamp: i64,
+}
+
+impl BrokerState {
+    /// Loads the managers' files (blocking) around an open store.
+    pub fn new(config: BrokerConfig, store: Arc<MessageStore>) -> Result<BrokerState> {
+        let topics = TopicConfigManager::load(&config)?;
+        let subscription_groups = SubscriptionGroupManager::load(&config)?;
+        let consumer_offsets = ConsumerOffsetManager::load(&config)?;
+        let metrics = Arc::new(BrokerMetrics::default());
+        let send_flow_control = SendFlowControl::new(
+            DEFAULT_MAX_IN_FLIGHT_SENDS,
+            config.send_thread_pool_queue_capacity,
+            Duration::from_millis(config.wait_time_mills_in_send_queue),
+            metrics.clone(),
+        );
+        Ok(BrokerState {
+            clients: Arc::new(ClientRegistry::new(&config)),
+            config: RwLock::new(Arc::new(config)),
+            store,
+            topics,
+            subscription_groups,
+            consumer_offsets,
+            metrics,
+            send_flow_control,
+            boot_timestamp: crate::topic_config::now_ms(),
+        })
+    }
+
+    /// The current config (cheap: an `Arc` clone under a read lock).
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Applies `key=value` properties to the running config (UPDATE_BROKER_CONFIG). Returns the
+    /// keys nobody knows; a bad value changes nothing. Keys read only at start (ports, paths)
+    /// take effect at the next start.
+    pub fn update_config(&self, properties: &str) -> Result<Vec<String>> {
+        let mut guard = self.config.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = BrokerConfig::clone(&guard);
+        let unknown = next.apply_properties(properties)?;
+        *guard = Arc::new(next);
+        Ok(unknown)
+    }
+}

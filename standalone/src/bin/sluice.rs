@@ -1,0 +1,3 @@
+fn main() {
+    sluice_standalone::main();
+}
