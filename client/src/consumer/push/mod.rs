@@ -1,11 +1,14 @@
 //! [`PushConsumer`]: subscribes, shares the topics' queues with the group's other members
 //! (average allocation, every 20 s and when the broker says the membership changed), pulls every
-//! assigned queue with long polling and hands the messages to a concurrent listener; failed
-//! batches go back to the broker for a later retry; offsets are stored every 5 s and at shutdown.
+//! assigned queue with long polling and hands the messages to a concurrent listener (failed
+//! batches go back to the broker for a later retry) or an orderly one (queue locks, one batch
+//! at a time per queue); offsets are stored every 5 s and at shutdown, on the broker or
+//! (broadcasting) in a local file.
 
 mod consume;
 mod listener;
 mod local_offsets;
+mod orderly;
 mod process_queue;
 mod pull_loop;
 
@@ -28,7 +31,10 @@ use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::producer::RETRY_GROUP_TOPIC_PREFIX;
 
-pub use listener::{ConsumeContext, ConsumeStatus, MessageListener};
+pub use listener::{
+    ConsumeContext, ConsumeStatus, MessageListener, MessageListenerOrderly, OrderlyFn,
+    OrderlyStatus,
+};
 pub use process_queue::{OffsetTable, ProcessQueue};
 
 /// Push-consumer settings; defaults are the Java client's.
@@ -94,6 +100,7 @@ pub struct PushConsumerBuilder {
     /// (topic, expression, is SQL92).
     subscriptions: Vec<(String, String, bool)>,
     listener: Option<Arc<dyn MessageListener>>,
+    orderly: Option<Arc<dyn MessageListenerOrderly>>,
     options: PushOptions,
 }
 
@@ -137,6 +144,13 @@ impl PushConsumerBuilder {
         self
     }
 
+    /// An orderly listener instead (queue locks, one batch at a time per queue, in order):
+    /// `.orderly_listener(OrderlyFn(|msgs, ctx| async { OrderlyStatus::Success }))`.
+    pub fn orderly_listener(mut self, listener: impl MessageListenerOrderly) -> Self {
+        self.orderly = Some(Arc::new(listener));
+        self
+    }
+
     pub fn message_model(mut self, model: MessageModel) -> Self {
         self.options.message_model = model;
         self
@@ -167,9 +181,25 @@ impl PushConsumerBuilder {
     pub fn build(self) -> Result<PushConsumer> {
         crate::message::validate_topic(&self.group)
             .map_err(|_| ClientError::Config(format!("invalid consumer group {:?}", self.group)))?;
-        let listener = self
-            .listener
-            .ok_or_else(|| ClientError::Config("a push consumer needs a listener".into()))?;
+        let (listener, orderly) = match (self.listener, self.orderly) {
+            (Some(l), None) => (Some(l), None),
+            (None, Some(o)) => (None, Some(o)),
+            (None, None) => {
+                return Err(ClientError::Config(
+                    "a push consumer needs a listener".into(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ClientError::Config(
+                    "a push consumer takes a concurrent or an orderly listener, not both".into(),
+                ))
+            }
+        };
+        if orderly.is_some() && self.options.message_model == MessageModel::Broadcasting {
+            return Err(ClientError::Config(
+                "orderly consumption needs the clustering model".into(),
+            ));
+        }
         if self.subscriptions.is_empty() {
             return Err(ClientError::Config(
                 "a push consumer needs at least one subscription".into(),
@@ -216,6 +246,7 @@ impl PushConsumerBuilder {
                 permits: Arc::new(Semaphore::new(self.options.concurrency.max(1))),
                 options: self.options,
                 listener,
+                orderly,
                 subscriptions,
                 offsets: OffsetTable::default(),
                 queues: Mutex::new(BTreeMap::new()),
@@ -232,7 +263,8 @@ pub struct PushShared {
     pub(crate) instance: Arc<ClientInstance>,
     owns_instance: bool,
     pub(crate) options: PushOptions,
-    pub(crate) listener: Arc<dyn MessageListener>,
+    pub(crate) listener: Option<Arc<dyn MessageListener>>,
+    pub(crate) orderly: Option<Arc<dyn MessageListenerOrderly>>,
     subscriptions: BTreeMap<String, SubscriptionData>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) offsets: OffsetTable,
@@ -322,6 +354,10 @@ impl PushShared {
                 .filter_map(|q| queues.remove(&q).map(|pq| (q, pq)))
                 .collect()
         };
+        if self.orderly.is_some() && !removed.is_empty() {
+            let queues: Vec<MessageQueue> = removed.iter().map(|(q, _)| q.clone()).collect();
+            orderly::unlock(self, &queues).await;
+        }
         for (queue, pq) in removed {
             pq.dropped.cancel();
             let safe = pq.consumed_offset();
@@ -367,7 +403,35 @@ impl PushShared {
             tracing::info!(%queue, group = %self.group, start, "queue assigned");
             tokio::spawn(pull_loop::run(self.clone(), queue, pq, start));
         }
+        if self.orderly.is_some() {
+            self.relock().await;
+        }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Locks one queue (orderly consumption, before its first pull).
+    pub(crate) async fn relock_queue(&self, queue: &MessageQueue, pq: &ProcessQueue) {
+        if orderly::lock(self, std::slice::from_ref(queue))
+            .await
+            .contains(queue)
+        {
+            pq.mark_locked();
+        }
+    }
+
+    /// Renews the broker locks of every assigned queue (orderly consumption).
+    pub(crate) async fn relock(&self) {
+        let assigned: Vec<(MessageQueue, Arc<ProcessQueue>)> = lock(&self.queues)
+            .iter()
+            .map(|(q, pq)| (q.clone(), pq.clone()))
+            .collect();
+        let queues: Vec<MessageQueue> = assigned.iter().map(|(q, _)| q.clone()).collect();
+        let locked = orderly::lock(self, &queues).await;
+        for (queue, pq) in assigned {
+            if locked.contains(&queue) {
+                pq.mark_locked();
+            }
+        }
     }
 
     async fn start_offset(&self, queue: &MessageQueue) -> Result<i64> {
@@ -462,6 +526,7 @@ impl PushConsumer {
             instance: None,
             subscriptions: Vec::new(),
             listener: None,
+            orderly: None,
             options: PushOptions::default(),
         }
     }
@@ -555,6 +620,10 @@ impl PushConsumer {
             let _ = task.await;
         }
         shared.persist_all().await;
+        if shared.orderly.is_some() {
+            let queues: Vec<MessageQueue> = lock(&shared.queues).keys().cloned().collect();
+            orderly::unlock(shared, &queues).await;
+        }
         lock(&shared.queues).clear();
         if shared.owns_instance {
             shared.instance.shutdown().await;
