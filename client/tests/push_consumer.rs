@@ -337,3 +337,49 @@ async fn orderly_listener_keeps_queue_order_through_a_suspension() {
         .build();
     assert!(both.is_err());
 }
+
+#[tokio::test]
+async fn a_broker_offset_reset_restarts_the_queue() {
+    use sluice_remoting::body::{JsonBody, ResetOffsetBody};
+    use sluice_remoting::header::ResetOffsetRequestHeader;
+    let (ns, broker) = setup(1).await;
+    for i in 0..3 {
+        broker.state.put("T", 0, format!("m{i}").as_bytes(), "");
+    }
+    let (c, mut rx) = collecting("G", &ns, None);
+    *broker.state.consumer_ids.lock().unwrap() = vec![c.instance().client_id.clone()];
+    c.start().await.unwrap();
+    for want in ["m0", "m1", "m2"] {
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, want);
+    }
+    let queue = sluice_client::MessageQueue::new("T", "broker-a", 0);
+    let mut body = ResetOffsetBody::default();
+    body.offset_table.insert(queue.clone(), 1);
+    let header = ResetOffsetRequestHeader {
+        topic: "T".into(),
+        group: "G".into(),
+        timestamp: 0,
+        is_force: true,
+        ..Default::default()
+    };
+    for channel in broker.server.channels() {
+        let mut reset = RemotingCommand::request(RequestCode::ResetConsumerClientOffset)
+            .with_header(&header)
+            .with_body(body.encode());
+        reset.mark_oneway();
+        let _ = channel.send_oneway(reset);
+    }
+    for want in ["m1", "m2"] {
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, want);
+    }
+    eventually("offset back at the end", || c.offset(&queue) == Some(3)).await;
+    c.shutdown().await;
+}

@@ -409,6 +409,26 @@ impl PushShared {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Restarts the given assigned queues at new offsets (the broker's
+    /// RESET_CONSUMER_CLIENT_OFFSET after an admin reset).
+    async fn reset_offsets(self: Arc<Self>, offsets: Vec<(MessageQueue, i64)>) {
+        for (queue, offset) in offsets {
+            let old = lock(&self.queues).remove(&queue);
+            let Some(old) = old else {
+                continue;
+            };
+            old.dropped.cancel();
+            self.offsets.update(&queue, offset, true);
+            if self.token.is_cancelled() {
+                return;
+            }
+            let pq = Arc::new(ProcessQueue::new(offset, &self.token));
+            lock(&self.queues).insert(queue.clone(), pq.clone());
+            tracing::info!(%queue, offset, "queue restarted at a reset offset");
+            tokio::spawn(pull_loop::run(self.clone(), queue, pq, offset));
+        }
+    }
+
     /// Locks one queue (orderly consumption, before its first pull).
     pub(crate) async fn relock_queue(&self, queue: &MessageQueue, pq: &ProcessQueue) {
         if orderly::lock(self, std::slice::from_ref(queue))
@@ -573,6 +593,15 @@ impl PushConsumer {
                 consumer_data(&group, ConsumeType::ConsumePassively, model, from, subs)
             }),
         );
+        let weak_reset: Weak<PushShared> = Arc::downgrade(shared);
+        shared.instance.register_offset_resetter(
+            &shared.group,
+            Arc::new(move |_topic: String, offsets: Vec<(MessageQueue, i64)>| {
+                if let Some(shared) = weak_reset.upgrade() {
+                    tokio::spawn(async move { shared.reset_offsets(offsets).await });
+                }
+            }),
+        );
         shared.instance.start();
         if !shared.clustering() {
             for (queue, offset) in local_offsets::load(&shared.local_offsets_path()).await? {
@@ -619,6 +648,7 @@ impl PushConsumer {
         for task in tasks {
             let _ = task.await;
         }
+        shared.instance.unregister_offset_resetter(&shared.group);
         shared.persist_all().await;
         if shared.orderly.is_some() {
             let queues: Vec<MessageQueue> = lock(&shared.queues).keys().cloned().collect();
