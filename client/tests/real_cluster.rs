@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sluice_client::consumer::ConsumeFromWhere;
 use sluice_client::admin::MessageQuery;
+use sluice_client::consumer::ConsumeFromWhere;
 use sluice_client::{
     Admin, ConsumeContext, ConsumeStatus, Message, MessageExt, OrderlyFn, OrderlyStatus, Producer,
     PullConsumer, PushConsumer, SendStatus,
@@ -225,11 +225,25 @@ async fn produce_and_consume_against_real_processes() {
     let mut by_id = Vec::new();
     for _ in 0..100 {
         by_key = admin
-            .query_message_everywhere(&MessageQuery { topic: "E2E", key: "key-7", max: 32, begin: 0, end: i64::MAX, unique: false })
+            .query_message_everywhere(&MessageQuery {
+                topic: "E2E",
+                key: "key-7",
+                max: 32,
+                begin: 0,
+                end: i64::MAX,
+                unique: false,
+            })
             .await
             .unwrap();
         by_id = admin
-            .query_message_everywhere(&MessageQuery { topic: "E2E", key: &r.msg_id, max: 32, begin: 0, end: i64::MAX, unique: true })
+            .query_message_everywhere(&MessageQuery {
+                topic: "E2E",
+                key: &r.msg_id,
+                max: 32,
+                begin: 0,
+                end: i64::MAX,
+                unique: true,
+            })
             .await
             .unwrap();
         if !by_key.is_empty() && !by_id.is_empty() {
