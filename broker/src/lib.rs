@@ -26,6 +26,7 @@ pub mod persist;
 pub mod processor;
 pub mod rebalance_lock;
 pub mod registration;
+pub mod schedule;
 pub mod sql92;
 pub mod state;
 pub mod subscription_group;
