@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use sluice_remoting::message::{property, MessageRecord, Properties};
 use sluice_store::consume_queue::CqUnit;
+use sluice_store::PutStatus;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -272,6 +273,19 @@ impl Shared {
                 .metrics
                 .record_messages_in(&msg.topic, 1, msg.body.len() as u64);
             Handled::Delivered
+        } else if matches!(
+            result.status,
+            PutStatus::MessageIllegal | PutStatus::PropertiesSizeExceeded
+        ) {
+            // Retrying cannot help and would hold up every later message of the level.
+            tracing::error!(
+                level = index + 1,
+                topic = %msg.topic,
+                status = ?result.status,
+                remark = ?result.remark,
+                "delayed message refused by the store; dropped"
+            );
+            Handled::Dropped
         } else {
             tracing::warn!(
                 level = index + 1,
