@@ -41,7 +41,10 @@ async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() 
         assert!(r.status.is_stored(), "{r:?}");
         stored_at.insert(format!("m{i}"), r.store_timestamp);
     }
-    println!("stored {MESSAGES} delayed messages in {:?}", started.elapsed());
+    println!(
+        "stored {MESSAGES} delayed messages in {:?}",
+        started.elapsed()
+    );
 
     let mut seen: HashMap<String, i64> = HashMap::with_capacity(MESSAGES);
     let mut offset = 0u64;
@@ -50,7 +53,11 @@ async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() 
     while seen.len() < MESSAGES {
         let got = store.get_messages("VolumeTopic", 0, offset, 32, &AcceptAll);
         if got.records.is_empty() {
-            assert!(Instant::now() < deadline, "only {} of {MESSAGES} delivered", seen.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {MESSAGES} delivered",
+                seen.len()
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             continue;
         }
@@ -62,7 +69,10 @@ async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() 
             let late = m.store_timestamp - (original + 1_000);
             assert!(late >= 0, "{body} delivered {} ms early", -late);
             worst_late = worst_late.max(late);
-            assert!(seen.insert(body.clone(), m.store_timestamp).is_none(), "{body} delivered twice");
+            assert!(
+                seen.insert(body.clone(), m.store_timestamp).is_none(),
+                "{body} delivered twice"
+            );
         }
     }
     let first = seen.values().min().unwrap();
@@ -73,5 +83,20 @@ async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() 
         MESSAGES as f64 * 1000.0 / ((last - first).max(1) as f64)
     );
     assert_eq!(store.max_offset("VolumeTopic", 0), MESSAGES as u64);
+    let counted = b
+        .broker
+        .state()
+        .metrics
+        .consumes
+        .get("SCHEDULE_TOPIC_XXXX")
+        .and_then(|g| {
+            g.get("SCHEDULE_CONSUMER")
+                .map(|c| c.messages_out.load(std::sync::atomic::Ordering::Relaxed))
+        });
+    assert_eq!(
+        counted,
+        Some(MESSAGES as u64),
+        "deliveries counted in metrics"
+    );
     b.stop().await;
 }

@@ -31,6 +31,8 @@ pub const FLUSH_DELAY_OFFSET_INTERVAL: Duration = Duration::from_secs(10);
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(100);
 /// Longest single sleep: a due time further out is re-checked then (wall-clock changes).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// The group deliveries are counted under (Apache's `MixAll.SCHEDULE_CONSUMER_GROUP`).
+pub const SCHEDULE_CONSUMER_GROUP: &str = "SCHEDULE_CONSUMER";
 /// ConsumeQueue units read per batch.
 const UNITS_PER_BATCH: usize = 64;
 
@@ -269,9 +271,14 @@ impl Shared {
         };
         let result = store.put(&msg).await;
         if result.status.is_stored() {
-            self.state
-                .metrics
-                .record_messages_in(&msg.topic, 1, msg.body.len() as u64);
+            // Counted as a read of the schedule topic by Apache's SCHEDULE_CONSUMER group: the
+            // send already counted the message into its real topic.
+            self.state.metrics.record_messages_out(
+                SCHEDULE_TOPIC,
+                SCHEDULE_CONSUMER_GROUP,
+                1,
+                msg.body.len() as u64,
+            );
             Handled::Delivered
         } else if matches!(
             result.status,
