@@ -9,6 +9,7 @@
 //! - [`flow_control`]: send admission (SYSTEM_BUSY when a send waited too long).
 //! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`processor`]: the request-code table, one module per request family.
+//! - [`schedule`]: delay-level delivery from `SCHEDULE_TOPIC_XXXX` and `delayOffset.json`.
 //! - [`broker`]: [`Broker::start`] / [`Broker::shutdown`]; [`cli`]: the `mqbroker` command line.
 
 pub mod broker;

@@ -79,6 +79,28 @@ async fn delayed_message_arrives_in_its_real_topic_no_sooner_than_its_level() {
 }
 
 #[tokio::test]
+async fn default_level_two_waits_five_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    // Apache's 18 default levels: level 2 is 5 s.
+    let b = start_with_levels(
+        dir.path(),
+        &sluice_store::MessageStoreConfig::default().message_delay_level,
+    )
+    .await;
+    let sent = b.send_delayed("DefaultLevels", 0, 2, "T", b"five").await;
+    let original = b.stored(&sent.msg_id);
+    assert_eq!(original.queue_id, 1);
+    let got = b.wait_for("DefaultLevels", 0, 1).await;
+    let after = got[0].record.store_timestamp - original.store_timestamp;
+    assert!(
+        after >= 5_000,
+        "level 2 delivered after {after} ms, before its 5 s"
+    );
+    println!("default level 2 (5 s): delivered {after} ms after the original was stored");
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn a_level_above_the_last_is_clamped_to_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let b = start_in(dir.path()).await;

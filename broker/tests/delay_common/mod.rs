@@ -31,6 +31,11 @@ pub struct DelayBroker {
 
 /// Starts a broker whose store lives in `dir` (kept across restarts), with [`LEVELS`].
 pub async fn start_in(dir: &Path) -> DelayBroker {
+    start_with_levels(dir, LEVELS).await
+}
+
+/// Starts a broker whose store lives in `dir` with `messageDelayLevel` = `levels`.
+pub async fn start_with_levels(dir: &Path, levels: &str) -> DelayBroker {
     let mut config = BrokerConfig {
         broker_name: "broker-delay".into(),
         broker_ip1: "127.0.0.1".into(),
@@ -43,7 +48,7 @@ pub async fn start_in(dir: &Path) -> DelayBroker {
     };
     config.store.mapped_file_size_commit_log = 4 * 1024 * 1024;
     config.store.mapped_file_size_consume_queue = 6_000;
-    config.store.message_delay_level = LEVELS.into();
+    config.store.message_delay_level = levels.into();
     let broker = Broker::start(config).await.expect("broker starts");
     let addr = broker.broker_addr();
     let client = RemotingClient::new(ClientConfig::default(), ProcessorTable::new());
