@@ -11,18 +11,30 @@ use delay_common::*;
 use sluice_remoting::message::{MessageRecord, Properties};
 use sluice_store::AcceptAll;
 
-const MESSAGES: usize = 20_000;
+/// Default count; `DELAY_VOLUME_MESSAGES` overrides it for a bigger measurement.
+const DEFAULT_MESSAGES: usize = 20_000;
+
+/// Resident set size of this process in KiB (Linux), for the printed numbers.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() {
+async fn many_delayed_messages_are_each_delivered_once_never_early() {
+    let messages: usize = std::env::var("DELAY_VOLUME_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MESSAGES);
     let dir = tempfile::tempdir().unwrap();
     let b = start_in(dir.path()).await;
     let store = b.broker.state().store.clone();
     let host: SocketAddr = "127.0.0.1:10911".parse().unwrap();
     // Stored as the send path stores a DELAY=1 message (in-process, to fill quickly).
-    let mut stored_at = HashMap::with_capacity(MESSAGES);
+    let mut stored_at = HashMap::with_capacity(messages);
     let started = Instant::now();
-    for i in 0..MESSAGES {
+    for i in 0..messages {
         let mut p = Properties::new();
         p.insert("DELAY", "1");
         p.insert("REAL_TOPIC", "VolumeTopic");
@@ -42,20 +54,21 @@ async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() 
         stored_at.insert(format!("m{i}"), r.store_timestamp);
     }
     println!(
-        "stored {MESSAGES} delayed messages in {:?}",
-        started.elapsed()
+        "stored {messages} delayed messages in {:?}; rss {:?} KiB",
+        started.elapsed(),
+        rss_kib()
     );
 
-    let mut seen: HashMap<String, i64> = HashMap::with_capacity(MESSAGES);
+    let mut seen: HashMap<String, i64> = HashMap::with_capacity(messages);
     let mut offset = 0u64;
     let deadline = Instant::now() + POLL_LIMIT;
     let mut worst_late = 0i64;
-    while seen.len() < MESSAGES {
+    while seen.len() < messages {
         let got = store.get_messages("VolumeTopic", 0, offset, 32, &AcceptAll);
         if got.records.is_empty() {
             assert!(
                 Instant::now() < deadline,
-                "only {} of {MESSAGES} delivered",
+                "only {} of {messages} delivered",
                 seen.len()
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -78,11 +91,15 @@ async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() 
     let first = seen.values().min().unwrap();
     let last = seen.values().max().unwrap();
     println!(
-        "delivered {MESSAGES} in {} ms of store time ({:.0} msg/s); worst lateness {worst_late} ms",
+        "delivered {messages} in {} ms of store time ({:.0} msg/s); worst lateness {worst_late} ms",
         last - first,
-        MESSAGES as f64 * 1000.0 / ((last - first).max(1) as f64)
+        messages as f64 * 1000.0 / ((last - first).max(1) as f64)
     );
-    assert_eq!(store.max_offset("VolumeTopic", 0), MESSAGES as u64);
+    println!(
+        "rss after delivery {:?} KiB (CommitLog mappings included)",
+        rss_kib()
+    );
+    assert_eq!(store.max_offset("VolumeTopic", 0), messages as u64);
     let counted = b
         .broker
         .state()
@@ -95,7 +112,7 @@ async fn twenty_thousand_delayed_messages_are_each_delivered_once_never_early() 
         });
     assert_eq!(
         counted,
-        Some(MESSAGES as u64),
+        Some(messages as u64),
         "deliveries counted in metrics"
     );
     b.stop().await;
