@@ -105,3 +105,38 @@ async fn an_unreadable_offsets_file_stops_the_start_with_its_name() {
     };
     assert!(err.contains("delayOffset.json"), "{err}");
 }
+
+#[tokio::test]
+async fn only_masters_run_delay_delivery() {
+    let master_dir = tempfile::tempdir().unwrap();
+    start_in(master_dir.path()).await.stop().await;
+    assert!(master_dir
+        .path()
+        .join("config")
+        .join("delayOffset.json")
+        .exists());
+
+    let slave_dir = tempfile::tempdir().unwrap();
+    let mut config = sluice_broker::BrokerConfig {
+        listen_port: 0,
+        namesrv_addr: None,
+        broker_role: sluice_broker::config::BrokerRole::Slave,
+        broker_id: 1,
+        store: sluice_store::MessageStoreConfig::with_root(slave_dir.path()),
+        ..Default::default()
+    };
+    config.store.mapped_file_size_commit_log = 4 * 1024 * 1024;
+    config.store.mapped_file_size_consume_queue = 6_000;
+    let slave = sluice_broker::Broker::start(config)
+        .await
+        .expect("slave starts");
+    slave.shutdown().await.unwrap();
+    assert!(
+        !slave_dir
+            .path()
+            .join("config")
+            .join("delayOffset.json")
+            .exists(),
+        "a slave must not deliver delayed messages nor own their offsets"
+    );
+}
