@@ -30,6 +30,8 @@ pub struct Broker {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     metrics_addr: Option<SocketAddr>,
+    /// Delay-level delivery; masters only.
+    schedule: Option<crate::schedule::ScheduleService>,
 }
 
 /// A free TCP port on `ip` (for `listenPort=0` / `metricsPromExporterPort=0`). The port is chosen
@@ -69,6 +71,17 @@ impl Broker {
             blocking(move || state.topics.persist()).await??;
         }
         let config = state.config();
+        let schedule = if config.is_master() {
+            match crate::schedule::ScheduleService::start(state.clone()).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let _ = store.shutdown();
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let table = processor::build(&state).into_table();
         let bind: SocketAddr = ([0, 0, 0, 0], config.listen_port).into();
         let server = match RemotingServer::start(ServerConfig::new(bind), table).await {
@@ -123,6 +136,7 @@ impl Broker {
             stop,
             tasks,
             metrics_addr,
+            schedule,
         })
     }
 
@@ -160,6 +174,11 @@ impl Broker {
         }
         self.registrar.unregister_all().await;
         self.server.shutdown(SHUTDOWN_GRACE).await;
+        if let Some(schedule) = self.schedule.take() {
+            if let Err(e) = schedule.shutdown().await {
+                tracing::error!(error = %e, "cannot write delayOffset.json at shutdown");
+            }
+        }
         let state = self.state.clone();
         blocking(move || -> Result<()> {
             persist_all(&state, true);

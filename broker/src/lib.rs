@@ -9,6 +9,7 @@
 //! - [`flow_control`]: send admission (SYSTEM_BUSY when a send waited too long).
 //! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`processor`]: the request-code table, one module per request family.
+//! - [`schedule`]: delay-level delivery from `SCHEDULE_TOPIC_XXXX` and `delayOffset.json`.
 //! - [`broker`]: [`Broker::start`] / [`Broker::shutdown`]; [`cli`]: the `mqbroker` command line.
 
 pub mod broker;
@@ -26,6 +27,7 @@ pub mod persist;
 pub mod processor;
 pub mod rebalance_lock;
 pub mod registration;
+pub mod schedule;
 pub mod sql92;
 pub mod state;
 pub mod subscription_group;
