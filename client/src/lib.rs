@@ -11,7 +11,8 @@
 //! - [`producer`]: [`Producer`] (sync, async, oneway, ordered, batch sends) and
 //!   [`TransactionProducer`].
 //! - [`consumer`]: [`PullConsumer`] (assign or subscribe, poll, seek, commit) and
-//!   [`PushConsumer`] (rebalancing, long polling, concurrent listener, send-back).
+//!   [`PushConsumer`] (rebalancing, long polling, concurrent or orderly listener, send-back,
+//!   clustering or broadcasting).
 //! - [`error`]: [`ClientError`], the one error type.
 //!
 //! ```no_run
@@ -46,6 +47,7 @@ pub mod route;
 
 pub use client_admin::Admin;
 pub use config::ClientConfig;
+pub use consumer::push::{MessageListenerOrderly, OrderlyFn, OrderlyStatus};
 pub use consumer::{
     ConsumeContext, ConsumeFromWhere, ConsumeStatus, MessageListener, PullConsumer,
     PullConsumerBuilder, PushConsumer, PushConsumerBuilder,

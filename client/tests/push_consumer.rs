@@ -272,3 +272,114 @@ async fn broadcasting_members_each_get_everything_and_resume_from_their_file() {
     c1.shutdown().await;
     c2.shutdown().await;
 }
+
+#[tokio::test]
+async fn orderly_listener_keeps_queue_order_through_a_suspension() {
+    use sluice_client::consumer::push::{OrderlyFn, OrderlyStatus};
+    let (ns, broker) = setup(1).await;
+    for i in 0..5 {
+        broker.state.put("T", 0, format!("m{i}").as_bytes(), "");
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let suspended = Arc::new(Mutex::new(false));
+    let c = PushConsumer::builder("O")
+        .namesrv_addr(ns.addr())
+        .subscribe("T", "*")
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .orderly_listener(OrderlyFn(
+            move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let tx = tx.clone();
+                let suspended = suspended.clone();
+                async move {
+                    let body = String::from_utf8_lossy(msgs[0].body()).into_owned();
+                    let _ = tx.send(body.clone());
+                    if body == "m2" && !std::mem::replace(&mut *suspended.lock().unwrap(), true) {
+                        return OrderlyStatus::SuspendCurrentQueueAMoment;
+                    }
+                    OrderlyStatus::Success
+                }
+            },
+        ))
+        .build()
+        .unwrap();
+    *broker.state.consumer_ids.lock().unwrap() = vec![c.instance().client_id.clone()];
+    c.start().await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        seen.push(
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(seen, ["m0", "m1", "m2", "m2", "m3", "m4"]);
+    assert!(broker.state.count(RequestCode::LockBatchMq) >= 1);
+    let queue = sluice_client::MessageQueue::new("T", "broker-a", 0);
+    eventually("offset after the last message", || {
+        c.offset(&queue) == Some(5)
+    })
+    .await;
+    c.shutdown().await;
+    let state = broker.state.clone();
+    eventually("unlock at shutdown", || {
+        state.count(RequestCode::UnlockBatchMq) >= 1
+    })
+    .await;
+    // Concurrent and orderly listeners exclude each other.
+    let both = PushConsumer::builder("O")
+        .namesrv_addr(ns.addr())
+        .subscribe("T", "*")
+        .listener(|_m: Vec<MessageExt>, _c: ConsumeContext| async { ConsumeStatus::ConsumeSuccess })
+        .orderly_listener(OrderlyFn(|_m: Vec<MessageExt>, _c: ConsumeContext| async {
+            OrderlyStatus::Success
+        }))
+        .build();
+    assert!(both.is_err());
+}
+
+#[tokio::test]
+async fn a_broker_offset_reset_restarts_the_queue() {
+    use sluice_remoting::body::{JsonBody, ResetOffsetBody};
+    use sluice_remoting::header::ResetOffsetRequestHeader;
+    let (ns, broker) = setup(1).await;
+    for i in 0..3 {
+        broker.state.put("T", 0, format!("m{i}").as_bytes(), "");
+    }
+    let (c, mut rx) = collecting("G", &ns, None);
+    *broker.state.consumer_ids.lock().unwrap() = vec![c.instance().client_id.clone()];
+    c.start().await.unwrap();
+    for want in ["m0", "m1", "m2"] {
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, want);
+    }
+    let queue = sluice_client::MessageQueue::new("T", "broker-a", 0);
+    let mut body = ResetOffsetBody::default();
+    body.offset_table.insert(queue.clone(), 1);
+    let header = ResetOffsetRequestHeader {
+        topic: "T".into(),
+        group: "G".into(),
+        timestamp: 0,
+        is_force: true,
+        ..Default::default()
+    };
+    for channel in broker.server.channels() {
+        let mut reset = RemotingCommand::request(RequestCode::ResetConsumerClientOffset)
+            .with_header(&header)
+            .with_body(body.encode());
+        reset.mark_oneway();
+        let _ = channel.send_oneway(reset);
+    }
+    for want in ["m1", "m2"] {
+        let got = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, want);
+    }
+    eventually("offset back at the end", || c.offset(&queue) == Some(3)).await;
+    c.shutdown().await;
+}

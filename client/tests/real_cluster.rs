@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use sluice_client::consumer::ConsumeFromWhere;
 use sluice_client::{
-    Admin, ConsumeContext, ConsumeStatus, Message, MessageExt, Producer, PullConsumer,
-    PushConsumer, SendStatus,
+    Admin, ConsumeContext, ConsumeStatus, Message, MessageExt, OrderlyFn, OrderlyStatus, Producer,
+    PullConsumer, PushConsumer, SendStatus,
 };
 use sluice_remoting::body::TopicConfig;
 
@@ -297,6 +297,40 @@ async fn produce_and_consume_against_real_processes() {
         tagged.insert(body);
     }
     push.shutdown().await;
+
+    // Orderly consumer: per queue, offsets arrive strictly in order (the broker grants the locks).
+    let (otx, mut orx) = tokio::sync::mpsc::unbounded_channel();
+    let orderly = PushConsumer::builder("e2e-orderly")
+        .namesrv_addr(ns_addr.as_str())
+        .subscribe("E2E", "*")
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .orderly_listener(OrderlyFn(
+            move |msgs: Vec<MessageExt>, _ctx: ConsumeContext| {
+                let otx = otx.clone();
+                async move {
+                    for m in msgs {
+                        let _ = otx.send((m.record.queue_id, m.record.queue_offset));
+                    }
+                    OrderlyStatus::Success
+                }
+            },
+        ))
+        .build()
+        .unwrap();
+    orderly.start().await.unwrap();
+    let mut last: std::collections::BTreeMap<i32, i64> = Default::default();
+    let mut count = 0;
+    while count < sent.len() {
+        let (queue, offset) = tokio::time::timeout(Duration::from_secs(30), orx.recv())
+            .await
+            .expect("orderly consumer stalled")
+            .unwrap();
+        if let Some(prev) = last.insert(queue, offset) {
+            assert!(offset > prev, "queue {queue}: offset {offset} after {prev}");
+        }
+        count += 1;
+    }
+    orderly.shutdown().await;
     producer.shutdown().await;
     admin.shutdown().await;
 }

@@ -9,7 +9,10 @@ use sluice_remoting::message::{decode_messages, property};
 use sluice_remoting::net::Channel;
 use sluice_remoting::{RemotingCommand, RequestCode};
 
-use super::{lock, ClientInstance, ConsumerDataFn, TransactionCheckFn};
+use sluice_remoting::body::ResetOffsetBody;
+use sluice_remoting::header::ResetOffsetRequestHeader;
+
+use super::{lock, ClientInstance, ConsumerDataFn, OffsetResetFn, TransactionCheckFn};
 
 impl ClientInstance {
     pub fn register_producer(&self, group: &str) {
@@ -27,6 +30,42 @@ impl ClientInstance {
 
     pub fn unregister_consumer(&self, group: &str) {
         lock(&self.consumers).remove(group);
+    }
+
+    /// Routes RESET_CONSUMER_CLIENT_OFFSET for `group` to `reset`.
+    pub fn register_offset_resetter(&self, group: &str, reset: OffsetResetFn) {
+        lock(&self.offset_resetters).insert(group.to_string(), reset);
+    }
+
+    pub fn unregister_offset_resetter(&self, group: &str) {
+        lock(&self.offset_resetters).remove(group);
+    }
+
+    pub(super) fn on_reset_offset(&self, request: &RemotingCommand) {
+        let header = match request.decode_header::<ResetOffsetRequestHeader>() {
+            Ok(header) => header,
+            Err(error) => {
+                tracing::warn!(%error, "malformed RESET_CONSUMER_CLIENT_OFFSET");
+                return;
+            }
+        };
+        let body = match ResetOffsetBody::decode(&request.body.to_bytes()) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::warn!(%error, group = %header.group, "RESET_CONSUMER_CLIENT_OFFSET with a malformed body");
+                return;
+            }
+        };
+        let reset = lock(&self.offset_resetters).get(&header.group).cloned();
+        match reset {
+            Some(reset) => {
+                tracing::info!(group = %header.group, topic = %header.topic, queues = body.offset_table.len(), "offsets reset by the broker");
+                reset(header.topic, body.offset_table.into_iter().collect());
+            }
+            None => {
+                tracing::debug!(group = %header.group, "offset reset for a group this client does not consume")
+            }
+        }
     }
 
     /// Routes CHECK_TRANSACTION_STATE for half messages of `group` to `check`.

@@ -31,6 +31,10 @@ pub const AUTO_CREATE_TOPIC: &str = "TBW102";
 /// Produces a consumer group's current heartbeat entry (its subscriptions may change).
 pub type ConsumerDataFn = Arc<dyn Fn() -> ConsumerData + Send + Sync>;
 
+/// Applies a broker's RESET_CONSUMER_CLIENT_OFFSET for one consumer group: the topic and the
+/// new offset of each queue.
+pub type OffsetResetFn = Arc<dyn Fn(String, Vec<(MessageQueue, i64)>) + Send + Sync>;
+
 /// Answers a broker's CHECK_TRANSACTION_STATE for one producer group: gets the connection it
 /// came on (the answer goes back there), the request header and the half message.
 pub type TransactionCheckFn =
@@ -64,6 +68,7 @@ pub struct ClientInstance {
     producer_groups: Mutex<BTreeSet<String>>,
     consumers: Mutex<BTreeMap<String, ConsumerDataFn>>,
     transaction_checkers: Mutex<HashMap<String, TransactionCheckFn>>,
+    offset_resetters: Mutex<HashMap<String, OffsetResetFn>>,
     /// Group names whose membership changed (NOTIFY_CONSUMER_IDS_CHANGED).
     rebalance_tx: broadcast::Sender<String>,
     shutdown: CancellationToken,
@@ -79,6 +84,7 @@ impl ClientInstance {
         Ok(Arc::new_cyclic(|weak: &Weak<ClientInstance>| {
             let on_notify = weak.clone();
             let on_check = weak.clone();
+            let on_reset = weak.clone();
             let processors = ProcessorTable::new().with(
                 RequestCode::NotifyConsumerIdsChanged,
                 move |_channel: Channel, request: RemotingCommand| {
@@ -93,6 +99,14 @@ impl ClientInstance {
                         }
                         None
                     }
+                },
+            ).with(
+                RequestCode::ResetConsumerClientOffset,
+                move |_channel: Channel, request: RemotingCommand| {
+                    if let Some(instance) = on_reset.upgrade() {
+                        instance.on_reset_offset(&request);
+                    }
+                    async { None }
                 },
             ).with(
                 RequestCode::CheckTransactionState,
@@ -113,6 +127,7 @@ impl ClientInstance {
                 producer_groups: Mutex::new(BTreeSet::new()),
                 consumers: Mutex::new(BTreeMap::new()),
                 transaction_checkers: Mutex::new(HashMap::new()),
+                offset_resetters: Mutex::new(HashMap::new()),
                 rebalance_tx,
                 shutdown: CancellationToken::new(),
                 started: AtomicBool::new(false),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use sluice_remoting::body::{
-    BrokerData, ClusterInfo, GetConsumerListByGroupResponseBody, JsonBody, MessageQueue, QueueData,
-    TopicOffset, TopicRouteData, TopicStatsTable,
+    BrokerData, ClusterInfo, GetConsumerListByGroupResponseBody, JsonBody, LockBatchRequestBody,
+    LockBatchResponseBody, MessageQueue, QueueData, TopicOffset, TopicRouteData, TopicStatsTable,
 };
 use sluice_remoting::header::{
     CreateTopicRequestHeader, GetTopicStatsInfoRequestHeader, QueryMessageRequestHeader,
@@ -346,6 +346,19 @@ impl BrokerState {
                     consumer_id_list: lock(&self.consumer_ids).clone(),
                 };
                 RemotingCommand::response_to(&req, ResponseCode::Success).with_body(body.encode())
+            }
+            RequestCode::LockBatchMq => {
+                let body = LockBatchRequestBody::decode(&req.body.to_bytes()).unwrap();
+                let answer = LockBatchResponseBody {
+                    lock_ok_mq_set: body.mq_set,
+                };
+                RemotingCommand::response_to(&req, ResponseCode::Success).with_body(answer.encode())
+            }
+            RequestCode::UnlockBatchMq => {
+                if req.is_oneway() {
+                    return None;
+                }
+                RemotingCommand::response_to(&req, ResponseCode::Success)
             }
             RequestCode::EndTransaction => {
                 self.arrived.notify_waiters();

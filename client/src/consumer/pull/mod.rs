@@ -162,6 +162,19 @@ impl PullConsumer {
                 )
             }),
         );
+        let weak_reset: Weak<Inner> = Arc::downgrade(inner);
+        inner.instance.register_offset_resetter(
+            &inner.group,
+            Arc::new(move |_topic: String, offsets: Vec<(MessageQueue, i64)>| {
+                if let Some(inner) = weak_reset.upgrade() {
+                    let consumer = PullConsumer { inner };
+                    for (queue, offset) in offsets {
+                        // Queues not assigned here are someone else's.
+                        let _ = consumer.seek(&queue, offset);
+                    }
+                }
+            }),
+        );
         inner.instance.start();
         inner.running.store(true, Ordering::SeqCst);
         Ok(())
@@ -176,6 +189,9 @@ impl PullConsumer {
             tracing::warn!(%error, "committing offsets at shutdown failed");
         }
         self.inner.instance.unregister_consumer(&self.inner.group);
+        self.inner
+            .instance
+            .unregister_offset_resetter(&self.inner.group);
         if self.inner.owns_instance {
             self.inner.instance.shutdown().await;
         }

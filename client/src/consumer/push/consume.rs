@@ -68,6 +68,9 @@ fn spawn_consume(
                 _ = tokio::time::sleep(delay) => {}
             }
         }
+        let Some(listener) = shared.listener.clone() else {
+            return;
+        };
         let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
             return;
         };
@@ -79,7 +82,7 @@ fn spawn_consume(
         };
         // A panicking listener counts as a failed consumption, not a lost message.
         let status = std::panic::AssertUnwindSafe(
-            shared.listener.consume(messages.clone(), context),
+            listener.consume(messages.clone(), context),
         )
         .catch_unwind()
         .await
@@ -95,7 +98,7 @@ fn spawn_consume(
         }
         if status == ConsumeStatus::ReconsumeLater && !broadcasting && !pq.dropped.is_cancelled() {
             for msg in &messages {
-                if let Err(error) = send_back(&shared, &queue, msg).await {
+                if let Err(error) = send_back(&shared, &queue, msg, 0).await {
                     tracing::warn!(%queue, msg_id = %msg.msg_id, %error, "send-back failed; consuming again locally later");
                     later.push(msg.clone());
                 }
@@ -121,8 +124,14 @@ fn spawn_consume(
 }
 
 /// CONSUMER_SEND_MSG_BACK: the broker stores the message again in the group's retry topic with
-/// a delay that grows with its reconsume count (or in the DLQ past the maximum).
-async fn send_back(shared: &PushShared, queue: &MessageQueue, msg: &MessageExt) -> Result<()> {
+/// a delay that grows with its reconsume count (`delay_level` 0), or in the DLQ past the
+/// maximum or when `delay_level` < 0.
+pub(super) async fn send_back(
+    shared: &PushShared,
+    queue: &MessageQueue,
+    msg: &MessageExt,
+    delay_level: i32,
+) -> Result<()> {
     let instance = &shared.instance;
     let addr = instance
         .find_master_addr(&queue.topic, &queue.broker_name)
@@ -130,7 +139,7 @@ async fn send_back(shared: &PushShared, queue: &MessageQueue, msg: &MessageExt) 
     let mut header = ConsumerSendMsgBackRequestHeader {
         offset: msg.record.physical_offset,
         group: shared.group.clone(),
-        delay_level: 0,
+        delay_level,
         origin_msg_id: Some(
             msg.property(property::ORIGIN_MESSAGE_ID)
                 .unwrap_or(&msg.msg_id)

@@ -47,3 +47,39 @@ where
         self(messages, context).boxed()
     }
 }
+
+/// What an orderly listener says about a batch (`ConsumeOrderlyStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderlyStatus {
+    /// Done; the queue moves on.
+    Success,
+    /// Stop this queue for a moment and deliver the same batch again (order is kept).
+    SuspendCurrentQueueAMoment,
+}
+
+/// Consumes each queue's messages one batch at a time, in queue order, while this client holds
+/// the queue's broker lock.
+pub trait MessageListenerOrderly: Send + Sync + 'static {
+    fn consume(
+        &self,
+        messages: Vec<MessageExt>,
+        context: ConsumeContext,
+    ) -> BoxFuture<'static, OrderlyStatus>;
+}
+
+/// Wraps a closure as an orderly listener (closures already implement [`MessageListener`]).
+pub struct OrderlyFn<F>(pub F);
+
+impl<F, Fut> MessageListenerOrderly for OrderlyFn<F>
+where
+    F: Fn(Vec<MessageExt>, ConsumeContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = OrderlyStatus> + Send + 'static,
+{
+    fn consume(
+        &self,
+        messages: Vec<MessageExt>,
+        context: ConsumeContext,
+    ) -> BoxFuture<'static, OrderlyStatus> {
+        (self.0)(messages, context).boxed()
+    }
+}

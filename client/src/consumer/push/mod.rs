@@ -1,11 +1,15 @@
 //! [`PushConsumer`]: subscribes, shares the topics' queues with the group's other members
 //! (average allocation, every 20 s and when the broker says the membership changed), pulls every
-//! assigned queue with long polling and hands the messages to a concurrent listener; failed
-//! batches go back to the broker for a later retry; offsets are stored every 5 s and at shutdown.
+//! assigned queue with long polling and hands the messages to a concurrent listener (failed
+//! batches go back to the broker for a later retry) or an orderly one (queue locks, one batch
+//! at a time per queue); offsets are stored every 5 s and at shutdown, on the broker or
+//! (broadcasting) in a local file.
 
+mod builder;
 mod consume;
 mod listener;
 mod local_offsets;
+mod orderly;
 mod process_queue;
 mod pull_loop;
 
@@ -21,210 +25,18 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::allocate::allocate_average;
-use super::group::{consumer_data, consumer_ids, now_ms};
+use super::group::{consumer_data, consumer_ids};
 use super::offset;
-use crate::config::ClientConfig;
 use crate::error::{ClientError, Result};
 use crate::instance::ClientInstance;
 use crate::producer::RETRY_GROUP_TOPIC_PREFIX;
 
-pub use listener::{ConsumeContext, ConsumeStatus, MessageListener};
+pub use builder::{PushConsumerBuilder, PushOptions};
+pub use listener::{
+    ConsumeContext, ConsumeStatus, MessageListener, MessageListenerOrderly, OrderlyFn,
+    OrderlyStatus,
+};
 pub use process_queue::{OffsetTable, ProcessQueue};
-
-/// Push-consumer settings; defaults are the Java client's.
-#[derive(Clone, Debug)]
-pub struct PushOptions {
-    pub message_model: MessageModel,
-    pub consume_from_where: ConsumeFromWhere,
-    pub consume_timestamp: i64,
-    /// Messages per listener call (`consumeMessageBatchMaxSize`, 1).
-    pub consume_batch_size: usize,
-    /// Messages per pull (`pullBatchSize`, 32).
-    pub pull_batch_size: i32,
-    /// Listener calls running at once (`consumeThreadMax`, 20).
-    pub concurrency: usize,
-    /// Pulled-but-unfinished messages per queue before pulling pauses (1000).
-    pub pull_threshold_for_queue: usize,
-    /// Pulled-but-unfinished body bytes per queue before pulling pauses (100 MiB).
-    pub pull_threshold_size_for_queue: usize,
-    /// Offset distance between the oldest unfinished and newest pulled message before pulling
-    /// pauses (`consumeConcurrentlyMaxSpan`, 2000).
-    pub consume_concurrently_max_span: i64,
-    /// Deliveries before a message goes to the DLQ (16).
-    pub max_reconsume_times: i32,
-    /// How long the broker may hold a pull (15 s).
-    pub long_poll: Duration,
-    /// Round-trip limit of a pull (30 s).
-    pub pull_timeout: Duration,
-    pub rebalance_interval: Duration,
-    /// How often changed offsets are sent to the broker (5 s).
-    pub persist_interval: Duration,
-    /// Where a broadcasting consumer keeps its offsets (`~/.rocketmq_offsets`).
-    pub local_offset_dir: std::path::PathBuf,
-}
-
-impl Default for PushOptions {
-    fn default() -> Self {
-        Self {
-            message_model: MessageModel::Clustering,
-            consume_from_where: ConsumeFromWhere::ConsumeFromLastOffset,
-            consume_timestamp: offset::default_consume_timestamp(),
-            consume_batch_size: 1,
-            pull_batch_size: 32,
-            concurrency: 20,
-            pull_threshold_for_queue: 1000,
-            pull_threshold_size_for_queue: 100 * 1024 * 1024,
-            consume_concurrently_max_span: 2000,
-            max_reconsume_times: 16,
-            long_poll: Duration::from_secs(15),
-            pull_timeout: Duration::from_secs(30),
-            rebalance_interval: Duration::from_secs(20),
-            persist_interval: Duration::from_secs(5),
-            local_offset_dir: local_offsets::default_dir(),
-        }
-    }
-}
-
-/// Builds a [`PushConsumer`].
-pub struct PushConsumerBuilder {
-    group: String,
-    config: Option<ClientConfig>,
-    namesrv_addr: Option<String>,
-    instance: Option<Arc<ClientInstance>>,
-    /// (topic, expression, is SQL92).
-    subscriptions: Vec<(String, String, bool)>,
-    listener: Option<Arc<dyn MessageListener>>,
-    options: PushOptions,
-}
-
-impl PushConsumerBuilder {
-    pub fn namesrv_addr(mut self, addrs: impl Into<String>) -> Self {
-        self.namesrv_addr = Some(addrs.into());
-        self
-    }
-
-    pub fn config(mut self, config: ClientConfig) -> Self {
-        self.config = Some(config);
-        self
-    }
-
-    pub fn instance(mut self, instance: Arc<ClientInstance>) -> Self {
-        self.instance = Some(instance);
-        self
-    }
-
-    /// Subscribes to `topic` with a tag expression (`*`, `TagA || TagB`).
-    pub fn subscribe(mut self, topic: impl Into<String>, expression: impl Into<String>) -> Self {
-        self.subscriptions
-            .push((topic.into(), expression.into(), false));
-        self
-    }
-
-    /// Subscribes to `topic` with an SQL92 expression over message properties.
-    pub fn subscribe_sql92(
-        mut self,
-        topic: impl Into<String>,
-        expression: impl Into<String>,
-    ) -> Self {
-        self.subscriptions
-            .push((topic.into(), expression.into(), true));
-        self
-    }
-
-    /// The listener; a closure `|msgs, ctx| async { ConsumeStatus::ConsumeSuccess }` will do.
-    pub fn listener(mut self, listener: impl MessageListener) -> Self {
-        self.listener = Some(Arc::new(listener));
-        self
-    }
-
-    pub fn message_model(mut self, model: MessageModel) -> Self {
-        self.options.message_model = model;
-        self
-    }
-
-    pub fn consume_from_where(mut self, from: ConsumeFromWhere) -> Self {
-        self.options.consume_from_where = from;
-        self
-    }
-
-    pub fn consume_timestamp(mut self, millis: i64) -> Self {
-        self.options.consume_timestamp = millis;
-        self
-    }
-
-    /// Where a broadcasting consumer keeps its offsets (default `~/.rocketmq_offsets`).
-    pub fn local_offset_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
-        self.options.local_offset_dir = dir.into();
-        self
-    }
-
-    /// Every setting at once.
-    pub fn options(mut self, options: PushOptions) -> Self {
-        self.options = options;
-        self
-    }
-
-    pub fn build(self) -> Result<PushConsumer> {
-        crate::message::validate_topic(&self.group)
-            .map_err(|_| ClientError::Config(format!("invalid consumer group {:?}", self.group)))?;
-        let listener = self
-            .listener
-            .ok_or_else(|| ClientError::Config("a push consumer needs a listener".into()))?;
-        if self.subscriptions.is_empty() {
-            return Err(ClientError::Config(
-                "a push consumer needs at least one subscription".into(),
-            ));
-        }
-        let version = now_ms();
-        let mut subscriptions = BTreeMap::new();
-        for (topic, expression, sql92) in &self.subscriptions {
-            crate::message::validate_topic(topic)?;
-            let data = if *sql92 {
-                super::group::sql92_subscription(topic, expression, version)
-            } else {
-                SubscriptionData::by_tags(topic.as_str(), expression, version)
-            };
-            subscriptions.insert(topic.clone(), data);
-        }
-        if self.options.message_model == MessageModel::Clustering {
-            let retry = format!("{RETRY_GROUP_TOPIC_PREFIX}{}", self.group);
-            subscriptions
-                .entry(retry.clone())
-                .or_insert_with(|| SubscriptionData::by_tags(retry, "*", version));
-        }
-        let owns_instance = self.instance.is_none();
-        let instance = match self.instance {
-            Some(instance) => instance,
-            None => {
-                let mut config = match self.config {
-                    Some(config) => config,
-                    None if self.namesrv_addr.is_some() => ClientConfig::default(),
-                    None => ClientConfig::from_env()?,
-                };
-                if let Some(addrs) = &self.namesrv_addr {
-                    config.namesrv_addrs = crate::config::parse_namesrv_addrs(addrs)?;
-                }
-                ClientInstance::new(config)?
-            }
-        };
-        let token = instance.shutdown_token().child_token();
-        Ok(PushConsumer {
-            shared: Arc::new(PushShared {
-                group: self.group,
-                instance,
-                owns_instance,
-                permits: Arc::new(Semaphore::new(self.options.concurrency.max(1))),
-                options: self.options,
-                listener,
-                subscriptions,
-                offsets: OffsetTable::default(),
-                queues: Mutex::new(BTreeMap::new()),
-                token,
-                tasks: Mutex::new(Vec::new()),
-            }),
-        })
-    }
-}
 
 /// What the pull loops, listener tasks and background tasks of one push consumer share.
 pub struct PushShared {
@@ -232,7 +44,8 @@ pub struct PushShared {
     pub(crate) instance: Arc<ClientInstance>,
     owns_instance: bool,
     pub(crate) options: PushOptions,
-    pub(crate) listener: Arc<dyn MessageListener>,
+    pub(crate) listener: Option<Arc<dyn MessageListener>>,
+    pub(crate) orderly: Option<Arc<dyn MessageListenerOrderly>>,
     subscriptions: BTreeMap<String, SubscriptionData>,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) offsets: OffsetTable,
@@ -322,6 +135,10 @@ impl PushShared {
                 .filter_map(|q| queues.remove(&q).map(|pq| (q, pq)))
                 .collect()
         };
+        if self.orderly.is_some() && !removed.is_empty() {
+            let queues: Vec<MessageQueue> = removed.iter().map(|(q, _)| q.clone()).collect();
+            orderly::unlock(self, &queues).await;
+        }
         for (queue, pq) in removed {
             pq.dropped.cancel();
             let safe = pq.consumed_offset();
@@ -367,7 +184,55 @@ impl PushShared {
             tracing::info!(%queue, group = %self.group, start, "queue assigned");
             tokio::spawn(pull_loop::run(self.clone(), queue, pq, start));
         }
+        if self.orderly.is_some() {
+            self.relock().await;
+        }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Restarts the given assigned queues at new offsets (the broker's
+    /// RESET_CONSUMER_CLIENT_OFFSET after an admin reset).
+    async fn reset_offsets(self: Arc<Self>, offsets: Vec<(MessageQueue, i64)>) {
+        for (queue, offset) in offsets {
+            let old = lock(&self.queues).remove(&queue);
+            let Some(old) = old else {
+                continue;
+            };
+            old.dropped.cancel();
+            self.offsets.update(&queue, offset, true);
+            if self.token.is_cancelled() {
+                return;
+            }
+            let pq = Arc::new(ProcessQueue::new(offset, &self.token));
+            lock(&self.queues).insert(queue.clone(), pq.clone());
+            tracing::info!(%queue, offset, "queue restarted at a reset offset");
+            tokio::spawn(pull_loop::run(self.clone(), queue, pq, offset));
+        }
+    }
+
+    /// Locks one queue (orderly consumption, before its first pull).
+    pub(crate) async fn relock_queue(&self, queue: &MessageQueue, pq: &ProcessQueue) {
+        if orderly::lock(self, std::slice::from_ref(queue))
+            .await
+            .contains(queue)
+        {
+            pq.mark_locked();
+        }
+    }
+
+    /// Renews the broker locks of every assigned queue (orderly consumption).
+    pub(crate) async fn relock(&self) {
+        let assigned: Vec<(MessageQueue, Arc<ProcessQueue>)> = lock(&self.queues)
+            .iter()
+            .map(|(q, pq)| (q.clone(), pq.clone()))
+            .collect();
+        let queues: Vec<MessageQueue> = assigned.iter().map(|(q, _)| q.clone()).collect();
+        let locked = orderly::lock(self, &queues).await;
+        for (queue, pq) in assigned {
+            if locked.contains(&queue) {
+                pq.mark_locked();
+            }
+        }
     }
 
     async fn start_offset(&self, queue: &MessageQueue) -> Result<i64> {
@@ -454,18 +319,6 @@ pub struct PushConsumer {
 }
 
 impl PushConsumer {
-    pub fn builder(group: impl Into<String>) -> PushConsumerBuilder {
-        PushConsumerBuilder {
-            group: group.into(),
-            config: None,
-            namesrv_addr: None,
-            instance: None,
-            subscriptions: Vec::new(),
-            listener: None,
-            options: PushOptions::default(),
-        }
-    }
-
     pub fn group(&self) -> &str {
         &self.shared.group
     }
@@ -506,6 +359,15 @@ impl PushConsumer {
                     .map(|s| s.subscriptions.values().cloned().collect())
                     .unwrap_or_default();
                 consumer_data(&group, ConsumeType::ConsumePassively, model, from, subs)
+            }),
+        );
+        let weak_reset: Weak<PushShared> = Arc::downgrade(shared);
+        shared.instance.register_offset_resetter(
+            &shared.group,
+            Arc::new(move |_topic: String, offsets: Vec<(MessageQueue, i64)>| {
+                if let Some(shared) = weak_reset.upgrade() {
+                    tokio::spawn(async move { shared.reset_offsets(offsets).await });
+                }
             }),
         );
         shared.instance.start();
@@ -554,7 +416,12 @@ impl PushConsumer {
         for task in tasks {
             let _ = task.await;
         }
+        shared.instance.unregister_offset_resetter(&shared.group);
         shared.persist_all().await;
+        if shared.orderly.is_some() {
+            let queues: Vec<MessageQueue> = lock(&shared.queues).keys().cloned().collect();
+            orderly::unlock(shared, &queues).await;
+        }
         lock(&shared.queues).clear();
         if shared.owns_instance {
             shared.instance.shutdown().await;

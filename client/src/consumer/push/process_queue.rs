@@ -8,6 +8,9 @@ use sluice_remoting::body::MessageQueue;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// How long a client trusts its queue lock (`rocketmq.client.rebalance.lockMaxLiveTime`).
+const LOCK_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -29,6 +32,8 @@ pub struct ProcessQueue {
     pub dropped: CancellationToken,
     /// Signalled whenever messages finish, so a throttled pull loop can go on.
     pub room: Notify,
+    /// Orderly consumption: until when this client's broker lock counts as held.
+    locked_until: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl ProcessQueue {
@@ -40,7 +45,17 @@ impl ProcessQueue {
             }),
             dropped: parent.child_token(),
             room: Notify::new(),
+            locked_until: Mutex::new(None),
         }
+    }
+
+    /// Notes a successful LOCK_BATCH_MQ: the lock counts for 30 s (the broker keeps it 60 s).
+    pub fn mark_locked(&self) {
+        *lock(&self.locked_until) = Some(tokio::time::Instant::now() + LOCK_VALID_FOR);
+    }
+
+    pub fn is_locked(&self) -> bool {
+        lock(&self.locked_until).is_some_and(|until| tokio::time::Instant::now() < until)
     }
 
     /// Records pulled messages (queue offset, body size) and the offset after them.

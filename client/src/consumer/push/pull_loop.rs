@@ -7,12 +7,15 @@ use std::time::Duration;
 use sluice_remoting::body::MessageQueue;
 
 use super::consume::submit;
+use super::orderly::consume_in_order;
 use super::process_queue::ProcessQueue;
 use super::PushShared;
 use crate::consumer::pull_api::{pull, PullRequest, PullStatus};
 
 /// Pause after a failed pull (`pullTimeDelayMillsWhenException`).
 const PULL_DELAY_ON_ERROR: Duration = Duration::from_secs(3);
+/// Pause before asking again for a queue lock another member holds.
+const LOCK_RETRY: Duration = Duration::from_secs(1);
 /// Pause while the queue is over its flow-control thresholds (Java re-checks after 50 ms).
 const FLOW_CONTROL_RECHECK: Duration = Duration::from_millis(50);
 
@@ -40,6 +43,17 @@ pub async fn run(
                 _ = tokio::time::sleep(FLOW_CONTROL_RECHECK) => {}
             }
             continue;
+        }
+        if shared.orderly.is_some() && !pq.is_locked() {
+            // Orderly: pull only what this client may consume (the lock is renewed by rebalance).
+            shared.relock_queue(&queue, &pq).await;
+            if !pq.is_locked() {
+                tokio::select! {
+                    _ = pq.dropped.cancelled() => return,
+                    _ = tokio::time::sleep(LOCK_RETRY) => {}
+                }
+                continue;
+            }
         }
         let commit = shared.offsets.get(&queue).filter(|o| *o > 0);
         let request = PullRequest {
@@ -74,7 +88,13 @@ pub async fn run(
                                 .map(|m| (m.record.queue_offset, m.record.body.len())),
                             offset,
                         );
-                        submit(&shared, &queue, &pq, result.messages);
+                        match &shared.orderly {
+                            Some(listener) => {
+                                consume_in_order(&shared, listener, &queue, &pq, result.messages)
+                                    .await
+                            }
+                            None => submit(&shared, &queue, &pq, result.messages),
+                        }
                     }
                 }
                 PullStatus::NoNewMsg | PullStatus::NoMatchedMsg => {
