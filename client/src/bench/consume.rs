@@ -97,6 +97,7 @@ async fn start_consumer(
 }
 
 pub async fn run_consumer(options: &BenchOptions) -> crate::Result<Report> {
+    super::topic::ensure_topic(options).await?;
     let stats = Arc::new(Stats::default());
     let state = Arc::new(ConsumeState {
         stats: stats.clone(),
