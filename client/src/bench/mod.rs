@@ -4,6 +4,25 @@
 //!
 //! [`cli::run`] parses the command line and runs one benchmark; [`run`] runs one from
 //! [`BenchOptions`] and returns its [`Report`].
+//!
+//! ```text
+//! mqbench producer -n 127.0.0.1:9876 -t Bench1k -s 1024 -w 8 --mode async --inflight 8 --duration 10
+//! mqbench consumer -n 127.0.0.1:9876 -t Bench1k -w 20 --count 500000
+//! mqbench e2e      -n 127.0.0.1:9876 -t BenchE2E -s 1024 --mode async --duration 10 --json
+//! ```
+//!
+//! - producer: `-w` workers share one sequence counter, so `--count` is exact; a latency sample
+//!   is one send call (a whole batch with `-b`). Async keeps `--inflight` sends open per worker.
+//! - consumer: a push consumer in a new group (from the first offset unless `--fromFirst false`);
+//!   TPS counts from the first to the last consumed message; latency is born-to-consumed, so on
+//!   a backlog it mostly shows the backlog's age. Batches already handed to the listener finish,
+//!   so the count may end a little past `--count`.
+//! - e2e: bodies carry a run id, a sequence number and the send time (µs); lost = acknowledged
+//!   sequence numbers never consumed (after `--drainSecs`), duplicates = repeated deliveries.
+//!
+//! The consumer and e2e runs make sure the topic has a route first (creating it on every master
+//! when the NameServer does not know it), since an auto-created topic reaches the NameServer
+//! only at the broker's next registration.
 
 pub mod cli;
 pub mod consume;
