@@ -35,6 +35,7 @@
 //! ```
 
 pub mod admin;
+pub mod bench;
 pub mod config;
 pub mod consumer;
 pub mod error;
