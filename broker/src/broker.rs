@@ -86,6 +86,9 @@ impl Broker {
             "broker started"
         );
 
+        if config.namesrv_addrs().is_empty() {
+            tracing::warn!("no NameServer configured (namesrvAddr, -n or NAMESRV_ADDR): clients cannot find this broker through a route lookup");
+        }
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
         let registrar = Registrar::new(state.clone());
