@@ -1,1 +1,2 @@
 //! `sluice-client`: a Rust client for RocketMQ-compatible clusters.
+pub mod admin;
