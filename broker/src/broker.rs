@@ -51,6 +51,12 @@ impl Broker {
     /// Opens the store, loads the managers, starts serving and registering.
     pub async fn start(mut config: BrokerConfig) -> Result<Broker> {
         config.normalize();
+        if !config.is_master() && config.broker_id <= 0 {
+            return Err(BrokerError::Config(format!(
+                "brokerRole=SLAVE needs brokerId > 0 (got {}); 0 is the master's id",
+                config.broker_id
+            )));
+        }
         if config.listen_port == 0 {
             config.listen_port = free_port()?;
         }
@@ -99,6 +105,9 @@ impl Broker {
             "broker started"
         );
 
+        if config.namesrv_addrs().is_empty() {
+            tracing::warn!("no NameServer configured (namesrvAddr, -n or NAMESRV_ADDR): clients cannot find this broker through a route lookup");
+        }
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
         let registrar = Registrar::new(state.clone());

@@ -141,7 +141,11 @@ impl Registrar {
         tokio::spawn(async move {
             let mut changes = self.state.topics.changes();
             changes.borrow_and_update();
-            self.register_all().await;
+            // A slow or unreachable NameServer must not hold up shutdown.
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.register_all() => {}
+            }
             loop {
                 let period = Duration::from_millis(
                     self.state
@@ -164,7 +168,10 @@ impl Registrar {
                     }
                 }
                 changes.borrow_and_update();
-                self.register_all().await;
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = self.register_all() => {}
+                }
             }
         })
     }

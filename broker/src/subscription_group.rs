@@ -26,6 +26,10 @@ pub const BUILT_IN_GROUPS: &[&str] = &[
     "CID_RMQ_SYS_TRANS",
 ];
 
+/// Prefix of the broker's own consumer groups (`MixAll.CID_SYS_RMQ_TRANS` and friends), created
+/// on first use even without autoCreateSubscriptionGroup.
+pub const SYS_CONSUMER_GROUP_PREFIX: &str = "CID_RMQ_SYS_";
+
 /// `{dir}/subscriptionGroup.json`.
 pub fn subscription_group_json_path(config_dir: &Path) -> PathBuf {
     config_dir.join("subscriptionGroup.json")
@@ -138,12 +142,13 @@ impl SubscriptionGroupManager {
     }
 
     /// Apache's `findSubscriptionGroupConfig`: the group, else (with autoCreateSubscriptionGroup,
-    /// or for `%`-prefixed system groups) a new one with default settings; `None` otherwise.
+    /// or for system groups `CID_RMQ_SYS_*`) a new one with default settings; `None` otherwise.
     pub fn find_or_create(&self, group: &str) -> Option<Arc<SubscriptionGroupConfig>> {
         if let Some(g) = self.get(group) {
             return Some(g);
         }
-        if !self.auto_create || validate_group_name(group).is_err() {
+        let system_group = group.starts_with(SYS_CONSUMER_GROUP_PREFIX);
+        if !(self.auto_create || system_group) || validate_group_name(group).is_err() {
             return None;
         }
         let mut t = self.write();
@@ -235,6 +240,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = SubscriptionGroupManager::load(&config(dir.path(), false)).unwrap();
         assert!(m.find_or_create("G1").is_none());
+        assert!(m.find_or_create("CID_RMQ_SYS_X").is_some());
     }
 
     #[test]

@@ -215,3 +215,13 @@ async fn metrics_endpoint_serves_the_5x_names() {
     client.close_all();
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_slave_without_a_positive_broker_id_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), None);
+    config.broker_role = sluice_broker::config::BrokerRole::Slave;
+    config.broker_id = 0;
+    let err = Broker::start(config).await.err().expect("refused");
+    assert!(err.to_string().contains("brokerId > 0"), "{err}");
+}

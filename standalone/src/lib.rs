@@ -98,15 +98,21 @@ pub async fn start(args: &Args) -> Result<SingleNode, String> {
         config_store_path: args.data.join("namesrv").join("namesrv.properties"),
         ..Default::default()
     };
-    let namesrv = NameServer::start(ns_config)
-        .await
-        .map_err(|e| format!("NameServer: {e}"))?;
+    let namesrv = NameServer::start(ns_config).await.map_err(|e| {
+        format!(
+            "NameServer on port {}: {e} (choose another with --namesrv-port)",
+            args.namesrv_port
+        )
+    })?;
     let config = broker_config(args, namesrv.port())?;
     let broker = match Broker::start(config).await {
         Ok(b) => b,
         Err(e) => {
             namesrv.shutdown(Duration::from_secs(1)).await;
-            return Err(format!("broker: {e}"));
+            return Err(format!(
+                "broker on port {}: {e} (choose another with --broker-port)",
+                args.broker_port
+            ));
         }
     };
     Ok(SingleNode { namesrv, broker })
