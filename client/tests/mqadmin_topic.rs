@@ -109,8 +109,12 @@ async fn topic_lifecycle_through_mqadmin() {
         "0",
     ])
     .await;
-    let out = c.ok(&["topicStatus", "-t", "OrderTopic"]).await;
-    assert_eq!(rows(&out)[0][3], "1", "{out}");
+    // The ConsumeQueue is built by the store's dispatch thread just after the send is
+    // acknowledged: ask until it has caught up.
+    c.eventually(&["topicStatus", "-t", "OrderTopic"], |o| {
+        rows(o).first().and_then(|r| r.get(3)) == Some(&"1")
+    })
+    .await;
 
     let out = c.ok(&["topicClusterList", "-t", "OrderTopic"]).await;
     assert_eq!(out.trim(), "DefaultCluster");
