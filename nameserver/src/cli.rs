@@ -100,6 +100,9 @@ pub fn run(args: Args) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async move {
+        // Listen before starting, so a signal that arrives while the server boots still gets a
+        // graceful shutdown instead of the default action.
+        let stop = shutdown_signal();
         let server = NameServer::start(config)
             .await
             .map_err(|e| format!("cannot start: {e}"))?;
@@ -109,33 +112,44 @@ pub fn run(args: Args) -> Result<(), String> {
             server.local_addr()
         );
         let _ = std::io::stdout().flush();
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutdown signal received");
         server.shutdown(SHUTDOWN_GRACE).await;
         Ok(())
     })
 }
 
+/// Installs the SIGTERM and SIGINT handlers now; the returned future resolves on the first signal.
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
+            (term, int) => {
+                let error = term.err().or(int.err());
+                tracing::warn!(
+                    ?error,
+                    "cannot listen for SIGTERM/SIGINT; only Ctrl-C stops the server"
+                );
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]
