@@ -172,6 +172,25 @@ impl Admin {
         }
     }
 
+    /// The route of `topic`, asking again for up to `within` while the NameServer does not know it
+    /// yet: a broker reports a topic created a moment ago with its next registration (a fraction of
+    /// a second later), so `updateTopic` followed at once by `sendMessage` must not fail.
+    pub async fn wait_topic_route(
+        &self,
+        topic: &str,
+        within: std::time::Duration,
+    ) -> Result<TopicRouteData> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            match self.topic_route(topic).await {
+                Err(AdminError::NotFound(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub async fn cluster_info(&self) -> Result<ClusterInfo> {
         let response = self
             .invoke_namesrv(|| RemotingCommand::request(RequestCode::GetBrokerClusterInfo))

@@ -274,7 +274,9 @@ pub struct SendMessage {
 impl SendMessage {
     pub async fn run(self, out: &mut String) -> CliResult {
         let admin = self.ns.admin()?;
-        let route = admin.topic_route(&self.topic).await?;
+        let route = admin
+            .wait_topic_route(&self.topic, std::time::Duration::from_secs(3))
+            .await?;
         let broker = match &self.broker_name {
             Some(name) => route
                 .broker_datas
