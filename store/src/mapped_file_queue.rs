@@ -591,6 +591,19 @@ mod tests {
     }
 
     #[test]
+    fn blank_rule_after_raw_bytes_left_less_than_a_blank_closes_the_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = MappedFileQueue::open(dir.path(), 64, os(), false).unwrap();
+        q.append_raw(0, &[7; 57]).unwrap();
+        // 7 bytes remain: an 8-byte blank does not fit, so nothing is written there and the record rolls over.
+        let end = EndOfSegment::Blank { magic: BLANK };
+        let (off, _) = q.append_with(10, end, |_, b| b.fill(1)).unwrap();
+        assert_eq!(off, 64);
+        assert_eq!(&q.read(57, 7).unwrap()[..], &[0; 7]);
+        assert_eq!(&q.read(64, 10).unwrap()[..], &[1; 10]);
+    }
+
+    #[test]
     fn reopen_then_truncate_dirty_zeroes_stale_bytes_and_appends_there() {
         let dir = tempfile::tempdir().unwrap();
         {
