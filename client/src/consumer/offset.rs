@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sluice_remoting::body::{ConsumeFromWhere, MessageQueue};
 use sluice_remoting::header::{
-    GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader, QueryConsumerOffsetRequestHeader,
-    SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
+    CommandHeader, GetMaxOffsetRequestHeader, GetMinOffsetRequestHeader,
+    QueryConsumerOffsetRequestHeader, SearchOffsetRequestHeader, UpdateConsumerOffsetRequestHeader,
 };
 use sluice_remoting::{RemotingCommand, RequestCode, ResponseCode};
 
@@ -107,36 +107,24 @@ fn update_request(group: &str, queue: &MessageQueue, offset: i64) -> RemotingCom
 
 /// The offset after the last message of `queue`.
 pub async fn max_offset(instance: &ClientInstance, queue: &MessageQueue) -> Result<i64> {
-    let addr = broker_of(instance, queue).await?;
     let mut header = GetMaxOffsetRequestHeader {
         topic: queue.topic.clone(),
         queue_id: queue.queue_id,
         ..Default::default()
     };
     header.rpc.broker_name = Some(queue.broker_name.clone());
-    let code = RequestCode::GetMaxOffset;
-    let request = RemotingCommand::request(code).with_header(&header);
-    let response = instance
-        .invoke_ok(&addr, request, instance.config.request_timeout)
-        .await?;
-    read_offset(&addr, code, &response, "offset")
+    ask_offset(instance, queue, RequestCode::GetMaxOffset, &header).await
 }
 
 /// The offset of the oldest message still stored in `queue`.
 pub async fn min_offset(instance: &ClientInstance, queue: &MessageQueue) -> Result<i64> {
-    let addr = broker_of(instance, queue).await?;
     let mut header = GetMinOffsetRequestHeader {
         topic: queue.topic.clone(),
         queue_id: queue.queue_id,
         ..Default::default()
     };
     header.rpc.broker_name = Some(queue.broker_name.clone());
-    let code = RequestCode::GetMinOffset;
-    let request = RemotingCommand::request(code).with_header(&header);
-    let response = instance
-        .invoke_ok(&addr, request, instance.config.request_timeout)
-        .await?;
-    read_offset(&addr, code, &response, "offset")
+    ask_offset(instance, queue, RequestCode::GetMinOffset, &header).await
 }
 
 /// The first offset of `queue` whose message was stored at or after `timestamp_ms`.
@@ -145,7 +133,6 @@ pub async fn search_offset(
     queue: &MessageQueue,
     timestamp_ms: i64,
 ) -> Result<i64> {
-    let addr = broker_of(instance, queue).await?;
     let mut header = SearchOffsetRequestHeader {
         topic: queue.topic.clone(),
         queue_id: queue.queue_id,
@@ -153,8 +140,24 @@ pub async fn search_offset(
         ..Default::default()
     };
     header.rpc.broker_name = Some(queue.broker_name.clone());
-    let code = RequestCode::SearchOffsetByTimestamp;
-    let request = RemotingCommand::request(code).with_header(&header);
+    ask_offset(
+        instance,
+        queue,
+        RequestCode::SearchOffsetByTimestamp,
+        &header,
+    )
+    .await
+}
+
+/// One offset round trip to the broker serving `queue`: the response's `offset` field.
+async fn ask_offset<H: CommandHeader>(
+    instance: &ClientInstance,
+    queue: &MessageQueue,
+    code: RequestCode,
+    header: &H,
+) -> Result<i64> {
+    let addr = broker_of(instance, queue).await?;
+    let request = RemotingCommand::request(code).with_header(header);
     let response = instance
         .invoke_ok(&addr, request, instance.config.request_timeout)
         .await?;
