@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::Path;
 
-use sluice_store::{FlushDiskType, MessageStoreConfig};
+use sluice_store::MessageStoreConfig;
 
 use crate::error::{BrokerError, Result};
 
@@ -252,107 +252,7 @@ impl BrokerConfig {
     /// them and GET_BROKER_CONFIG reports them.
     pub fn to_properties(&self) -> Vec<(&'static str, String)> {
         let mut props = self.broker_properties();
-        let s = &self.store;
-        let flush = match s.flush_disk_type {
-            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
-            FlushDiskType::SyncFlush => "SYNC_FLUSH",
-        };
-        props.extend([
-            (
-                "storePathRootDir",
-                s.store_path_root_dir.display().to_string(),
-            ),
-            (
-                "storePathCommitLog",
-                s.commit_log_dir().display().to_string(),
-            ),
-            (
-                "mappedFileSizeCommitLog",
-                s.mapped_file_size_commit_log.to_string(),
-            ),
-            (
-                "mappedFileSizeConsumeQueue",
-                s.mapped_file_size_consume_queue.to_string(),
-            ),
-            ("flushDiskType", flush.to_string()),
-            (
-                "flushIntervalCommitLog",
-                s.flush_interval_commit_log.to_string(),
-            ),
-            (
-                "flushCommitLogLeastPages",
-                s.flush_commit_log_least_pages.to_string(),
-            ),
-            (
-                "flushCommitLogThoroughInterval",
-                s.flush_commit_log_thorough_interval.to_string(),
-            ),
-            ("syncFlushTimeout", s.sync_flush_timeout.to_string()),
-            (
-                "flushIntervalConsumeQueue",
-                s.flush_interval_consume_queue.to_string(),
-            ),
-            (
-                "flushConsumeQueueLeastPages",
-                s.flush_consume_queue_least_pages.to_string(),
-            ),
-            (
-                "flushConsumeQueueThoroughInterval",
-                s.flush_consume_queue_thorough_interval.to_string(),
-            ),
-            ("maxMessageSize", s.max_message_size.to_string()),
-            ("fileReservedTime", s.file_reserved_time.to_string()),
-            ("deleteWhen", s.delete_when.clone()),
-            (
-                "diskMaxUsedSpaceRatio",
-                s.disk_max_used_space_ratio.to_string(),
-            ),
-            (
-                "diskSpaceCleanForciblyRatio",
-                s.disk_space_clean_forcibly_ratio.to_string(),
-            ),
-            (
-                "diskSpaceWarningLevelRatio",
-                s.disk_space_warning_level_ratio.to_string(),
-            ),
-            (
-                "cleanResourceInterval",
-                s.clean_resource_interval.to_string(),
-            ),
-            (
-                "deleteCommitLogFilesInterval",
-                s.delete_commit_log_files_interval.to_string(),
-            ),
-            (
-                "deleteConsumeQueueFilesInterval",
-                s.delete_consume_queue_files_interval.to_string(),
-            ),
-            (
-                "destroyMapedFileIntervalForcibly",
-                s.destroy_mapped_file_interval_forcibly.to_string(),
-            ),
-            (
-                "cleanFileForciblyEnable",
-                s.clean_file_forcibly_enable.to_string(),
-            ),
-            ("checkCRCOnRecover", s.check_crc_on_recover.to_string()),
-            ("messageIndexEnable", s.message_index_enable.to_string()),
-            ("messageIndexSafe", s.message_index_safe.to_string()),
-            ("maxHashSlotNum", s.max_hash_slot_num.to_string()),
-            ("maxIndexNum", s.max_index_num.to_string()),
-            ("maxMsgsNumBatch", s.max_msgs_num_batch.to_string()),
-            ("defaultQueryMaxNum", s.default_query_max_num.to_string()),
-            (
-                "maxTransferBytesOnMessageInMemory",
-                s.max_transfer_bytes_on_message_in_memory.to_string(),
-            ),
-            (
-                "maxTransferCountOnMessageInMemory",
-                s.max_transfer_count_on_message_in_memory.to_string(),
-            ),
-            ("messageDelayLevel", s.message_delay_level.clone()),
-            ("warmMapedFileEnable", s.warm_mapped_file_enable.to_string()),
-        ]);
+        props.extend(self.store.to_properties());
         props
     }
 
@@ -507,6 +407,7 @@ pub fn local_address() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_store::FlushDiskType;
 
     #[test]
     fn defaults_are_apaches() {
