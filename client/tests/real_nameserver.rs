@@ -1,76 +1,49 @@
-//! The client against the real `mqnamesrv` process (from the nameserver crate) and a fake
-//! broker registered with it. Needs the binary in this target directory:
-//! `cargo build -p sluice-nameserver && cargo test -p sluice-client --test real_nameserver -- --ignored`.
+//! The client against the real NameServer (the `mqnamesrv` server, started in this process) and
+//! a fake broker registered with it.
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use sluice_client::consumer::ConsumeFromWhere;
 use sluice_client::{Message, Producer, PullConsumer, SendStatus};
+use sluice_nameserver::{NameServer, NamesrvConfig};
 use sluice_remoting::body::{JsonBody, RegisterBrokerBody, TopicConfig};
 use sluice_remoting::header::RegisterBrokerRequestHeader;
 use sluice_remoting::net::{ClientConfig, ProcessorTable, RemotingClient};
 use sluice_remoting::{RemotingCommand, RequestCode};
 use support::FakeBroker;
 
-struct NameServerProcess {
-    child: Child,
+/// A real NameServer (the `mqnamesrv` server, in this process) with its KV file in a temp dir.
+struct RealNameServer {
+    server: Option<NameServer>,
     addr: String,
+    _dir: tempfile::TempDir,
 }
 
-impl Drop for NameServerProcess {
+impl Drop for RealNameServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        drop(self.server.take());
     }
 }
 
-fn mqnamesrv_path() -> PathBuf {
-    if let Ok(path) = std::env::var("SLUICE_MQNAMESRV") {
-        return PathBuf::from(path);
-    }
-    // target/<profile>/deps/<this test> → target/<profile>/mqnamesrv
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("mqnamesrv"))
-        .expect("target directory");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p sluice-nameserver` first (or set SLUICE_MQNAMESRV)",
-        path.display()
-    );
-    path
-}
-
-async fn start_nameserver() -> NameServerProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // Owned by the guard at once, so that every path kills and reaps it.
-    let process = NameServerProcess {
-        child: Command::new(mqnamesrv_path())
-            .args(["--listen-port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mqnamesrv"),
-        addr: format!("127.0.0.1:{port}"),
+async fn start_nameserver() -> RealNameServer {
+    let dir = tempfile::tempdir().unwrap();
+    let config = NamesrvConfig {
+        listen_port: 0,
+        bind_address: "127.0.0.1".into(),
+        kv_config_path: dir.path().join("kvConfig.json"),
+        config_store_path: dir.path().join("namesrv.properties"),
+        ..NamesrvConfig::default()
     };
-    let addr = process.addr.clone();
-    for _ in 0..250 {
-        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-            return process;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let server = NameServer::start(config)
+        .await
+        .expect("start the NameServer");
+    RealNameServer {
+        addr: server.local_addr().to_string(),
+        server: Some(server),
+        _dir: dir,
     }
-    panic!("mqnamesrv did not listen on {addr}");
 }
 
 /// Registers `broker` like a broker process would; the returned connection must stay open (the
@@ -111,7 +84,6 @@ async fn register(ns: &str, broker: &FakeBroker, topics: &[(&str, i32, i32)]) ->
 }
 
 #[tokio::test]
-#[ignore = "needs the mqnamesrv binary: cargo build -p sluice-nameserver, then run with --ignored"]
 async fn produce_and_consume_through_the_real_nameserver() {
     let ns = start_nameserver().await;
     let broker = FakeBroker::start("broker-a").await;

@@ -1,7 +1,8 @@
-//! The client against real `mqnamesrv` and `mqbroker` processes. Needs both binaries in this
-//! target directory (or `SLUICE_MQNAMESRV` / `SLUICE_MQBROKER`):
-//! `cargo build --bins && cargo test -p sluice-client --test real_cluster -- --ignored --test-threads=1`
-//! (each broker keeps its store, 64 MiB CommitLog segments, in a temporary directory).
+//! The Sluice client against real `mqnamesrv` and `mqbroker` processes (this package's wrapper
+//! binaries): produce/consume in every mode, a producer that keeps sending across a broker
+//! restart, and a push group that rebalances as members join and leave. Each broker keeps its
+//! store (64 MiB CommitLog segments) in a temporary directory.
+#![cfg(feature = "broker")]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -25,22 +26,11 @@ impl Drop for Process {
     }
 }
 
-fn binary(name: &str, env: &str) -> PathBuf {
-    if let Ok(path) = std::env::var(env) {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join(name))
-        .expect("target directory");
-    assert!(
-        path.exists(),
-        "{} is missing: build the binaries first (or set {env})",
-        path.display()
-    );
-    path
+fn binary(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "mqnamesrv" => sluice_tests::nameserver_bin!(),
+        _ => sluice_tests::broker_bin!(),
+    })
 }
 
 fn free_port() -> u16 {
@@ -80,7 +70,7 @@ impl Cluster {
         let ns_port = free_port();
         let ns_addr = format!("127.0.0.1:{ns_port}");
         let ns = Process(
-            Command::new(binary("mqnamesrv", "SLUICE_MQNAMESRV"))
+            Command::new(binary("mqnamesrv"))
                 .args(["--listen-port", &ns_port.to_string()])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -121,7 +111,7 @@ impl Cluster {
             .open(self.dir.path().join("broker.log"))
             .unwrap();
         self.broker = Some(Process(
-            Command::new(binary("mqbroker", "SLUICE_MQBROKER"))
+            Command::new(binary("mqbroker"))
                 .arg("-c")
                 .arg(&conf)
                 .stdout(Stdio::null())
@@ -138,7 +128,6 @@ impl Cluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the mqnamesrv and mqbroker binaries; run with --ignored"]
 async fn produce_and_consume_against_real_processes() {
     let cluster = Cluster::start().await;
     let (ns_addr, broker_addr) = (cluster.ns_addr.clone(), cluster.broker_addr.clone());
@@ -350,7 +339,6 @@ async fn produce_and_consume_against_real_processes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the mqnamesrv and mqbroker binaries; run with --ignored"]
 async fn sends_fail_cleanly_while_the_broker_is_down_and_resume_after_restart() {
     let mut cluster = Cluster::start().await;
     let admin = Admin::new(&cluster.ns_addr).unwrap();
@@ -493,7 +481,6 @@ fn push_member(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the mqnamesrv and mqbroker binaries; run with --ignored"]
 async fn a_group_rebalances_as_members_join_and_leave_without_losing_messages() {
     let cluster = Cluster::start().await;
     let admin = Admin::new(&cluster.ns_addr).unwrap();
