@@ -28,6 +28,7 @@ pub mod admin;
 pub mod broker_status;
 pub mod config_files;
 pub mod consumer_info;
+pub mod controller;
 pub mod heartbeat;
 pub mod properties;
 pub mod queue;
@@ -51,6 +52,7 @@ pub use broker_status::{
     BrokerStatsData, BrokerStatsItem, HARuntimeInfo, QueryConsumeTimeSpanBody, QueueTimeSpan,
 };
 pub use config_files::{ConsumerOffsetFile, DelayOffsetFile};
+pub use controller::{EpochEntry, SyncStateSet};
 pub use consumer_info::{
     CMResult, CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumeStatus,
     ConsumerRunningInfo, ProcessQueueInfo, QueryCorrectionOffsetBody,

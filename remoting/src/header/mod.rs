@@ -21,6 +21,7 @@
 //! - [`query`]: message query by key and by offset msgId.
 //! - [`broker_to_client`]: requests a broker sends to its clients.
 //! - [`admin`]: mqadmin → broker.
+//! - [`controller`]: broker/admin ↔ controller (5.x automatic failover).
 
 #[macro_use]
 mod macros;
@@ -28,6 +29,7 @@ mod macros;
 pub mod admin;
 pub mod broker_to_client;
 pub mod consumer;
+pub mod controller;
 pub mod namesrv;
 pub mod pop;
 pub mod query;
@@ -37,6 +39,7 @@ mod value;
 pub use admin::*;
 pub use broker_to_client::*;
 pub use consumer::*;
+pub use controller::*;
 pub use namesrv::*;
 pub use pop::*;
 pub use query::*;

@@ -1,0 +1,52 @@
+//! Bodies of the 5.x controller requests: the replicas of a broker group that are in sync with
+//! its master (`SyncStateSet`), and the `(epoch, startOffset)` history a broker keeps
+//! (`EpochEntry`, GET_BROKER_EPOCH_CACHE).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::JsonBody;
+use crate::json::lenient;
+
+/// The broker ids of a group that hold everything its master acknowledged, and the epoch of
+/// this set (bumped by every change, so that a stale proposal is refused).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SyncStateSet {
+    pub sync_state_set: BTreeSet<i64>,
+    #[serde(deserialize_with = "lenient::i32")]
+    pub sync_state_set_epoch: i32,
+}
+
+impl JsonBody for SyncStateSet {}
+
+/// One master term of a broker group: from `start_offset` on, the CommitLog was written by the
+/// master of `epoch` (`end_offset` is where the next term began, or the current max offset).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EpochEntry {
+    #[serde(deserialize_with = "lenient::i32")]
+    pub epoch: i32,
+    #[serde(deserialize_with = "lenient::i64")]
+    pub start_offset: i64,
+    #[serde(deserialize_with = "lenient::i64")]
+    pub end_offset: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_state_set_reads_java_and_round_trips() {
+        let java = br#"{"syncStateSet":[1,0],"syncStateSetEpoch":3}"#;
+        let set = SyncStateSet::decode(java).unwrap();
+        assert_eq!(set.sync_state_set, BTreeSet::from([0, 1]));
+        assert_eq!(set.sync_state_set_epoch, 3);
+        assert_eq!(SyncStateSet::decode(&set.encode()).unwrap(), set);
+        // Numbers as strings (C++ style) are read too.
+        let loose = SyncStateSet::decode(br#"{"syncStateSet":[2],"syncStateSetEpoch":"7"}"#).unwrap();
+        assert_eq!(loose.sync_state_set_epoch, 7);
+    }
+}
