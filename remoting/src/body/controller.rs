@@ -46,7 +46,8 @@ mod tests {
         assert_eq!(set.sync_state_set_epoch, 3);
         assert_eq!(SyncStateSet::decode(&set.encode()).unwrap(), set);
         // Numbers as strings (C++ style) are read too.
-        let loose = SyncStateSet::decode(br#"{"syncStateSet":[2],"syncStateSetEpoch":"7"}"#).unwrap();
+        let loose =
+            SyncStateSet::decode(br#"{"syncStateSet":[2],"syncStateSetEpoch":"7"}"#).unwrap();
         assert_eq!(loose.sync_state_set_epoch, 7);
     }
 }

@@ -52,11 +52,11 @@ pub use broker_status::{
     BrokerStatsData, BrokerStatsItem, HARuntimeInfo, QueryConsumeTimeSpanBody, QueueTimeSpan,
 };
 pub use config_files::{ConsumerOffsetFile, DelayOffsetFile};
-pub use controller::{EpochEntry, SyncStateSet};
 pub use consumer_info::{
     CMResult, CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumeStatus,
     ConsumerRunningInfo, ProcessQueueInfo, QueryCorrectionOffsetBody,
 };
+pub use controller::{EpochEntry, SyncStateSet};
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, ProducerData,
     SubscriptionData,
