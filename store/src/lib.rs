@@ -13,6 +13,7 @@
 //! - [`dispatch`]: the thread that tails the CommitLog into the [`dispatch::Dispatcher`]s and wakes long polls;
 //!   [`store_dispatchers`]: the ConsumeQueue and IndexFile builders.
 //! - [`recovery`]: the CRC-checked scan that finds the valid end, truncates a torn tail, refuses mid-log damage.
+//! - [`truncate`]: cutting a closed store back to an offset (a replica rejoining with a diverged tail).
 //! - [`message_store`] / [`message_store_read`]: [`MessageStore`], the API the broker uses (open, put,
 //!   put_batch, get_messages, lookups, key queries, offsets by time, wait_for_new, stats, shutdown).
 //!
@@ -47,6 +48,7 @@ pub mod put_result;
 pub mod recovery;
 mod segment_allocator;
 pub mod store_dispatchers;
+pub mod truncate;
 
 pub use config::{FlushDiskType, MessageStoreConfig};
 pub use error::{Result, StoreError};
@@ -57,6 +59,7 @@ pub use message_store::{MessageStore, PutResult, PutStatus, RecoveryReport};
 pub use message_store_read::{
     AcceptAll, GetResult, GetStatus, MessageFilter, QueryResult, StoreStats, TagCodes,
 };
+pub use truncate::{truncate_commit_log, Truncation};
 
 // ConsumeQueue, IndexFile, checkpoint and retention (idx).
 pub mod checkpoint;
