@@ -18,6 +18,7 @@ pub mod client_registry;
 pub mod config;
 pub mod consumer_offset;
 pub mod error;
+pub mod failover;
 pub mod filter;
 pub mod flow_control;
 pub mod long_polling;
