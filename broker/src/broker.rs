@@ -175,14 +175,20 @@ impl Broker {
 
     /// Unregisters from the NameServers, lets in-flight requests finish, writes the metadata
     /// files and closes the store.
-    pub async fn shutdown(mut self) -> Result<()> {
+    pub async fn shutdown(self) -> Result<()> {
+        self.shutdown_within(SHUTDOWN_GRACE).await
+    }
+
+    /// [`shutdown`](Self::shutdown) giving in-flight requests `grace` to finish (a role change
+    /// under controller mode wants to be quick).
+    pub async fn shutdown_within(mut self, grace: Duration) -> Result<()> {
         tracing::info!("broker shutting down");
         self.stop.cancel();
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
         self.registrar.unregister_all().await;
-        self.server.shutdown(SHUTDOWN_GRACE).await;
+        self.server.shutdown(grace).await;
         if let Some(schedule) = self.schedule.take() {
             if let Err(e) = schedule.shutdown().await {
                 tracing::error!(error = %e, "cannot write delayOffset.json at shutdown");

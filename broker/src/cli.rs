@@ -136,6 +136,27 @@ pub fn run(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    if config.enable_controller_mode {
+        return runtime.block_on(async move {
+            let signal = ShutdownSignal::install();
+            let stop = tokio_util::sync::CancellationToken::new();
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                signal.wait().await;
+                on_signal.cancel();
+            });
+            crate::failover::supervisor::run(config, stop, |broker| {
+                println!(
+                    "The broker[{}, {}] boot success ({} in controller mode).",
+                    broker.state().config().broker_name,
+                    broker.broker_addr(),
+                    broker.state().config().broker_role.name()
+                );
+            })
+            .await
+            .map_err(|e| e.to_string())
+        });
+    }
     runtime.block_on(async move {
         let signal = ShutdownSignal::install();
         let broker = Broker::start(config).await.map_err(|e| e.to_string())?;

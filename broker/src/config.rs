@@ -191,6 +191,16 @@ broker_keys! {
     "metricsPromExporterPort" => metrics_prom_exporter_port: u16 = 5557,
     /// Master HA address for a slave (`ip:port`).
     "haMasterAddress" => ha_master_address: Option<String> = None,
+    /// Controller mode (automatic failover): the controller decides which replica is master;
+    /// `brokerId` (>= 1) identifies this replica, `brokerRole` only says SYNC or ASYNC master.
+    "enableControllerMode" => enable_controller_mode: bool = false,
+    /// Controller address(es), `ip:port;ip:port`.
+    "controllerAddr" => controller_addr: String = String::new(),
+    /// How often (ms) a replica heartbeats to the controller and reads its group's state.
+    "brokerHeartbeatInterval" => broker_heartbeat_interval: u64 = 1_000,
+    /// A replica silent this long (ms) is dead to the controller; a master stops accepting writes
+    /// after half of it without an acknowledged heartbeat (its lease), so two masters never write.
+    "controllerHeartBeatTimeoutMills" => controller_heart_beat_timeout_mills: u64 = 10_000,
 }
 
 impl BrokerConfig {

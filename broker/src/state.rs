@@ -29,6 +29,8 @@ pub struct BrokerState {
     pub send_flow_control: SendFlowControl,
     /// When this broker started (ms since the epoch; GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
     pub boot_timestamp: i64,
+    /// Controller mode: the master's write lease and the epoch history.
+    pub failover: Arc<crate::failover::FailoverGate>,
 }
 
 impl BrokerState {
@@ -44,7 +46,12 @@ impl BrokerState {
             Duration::from_millis(config.wait_time_mills_in_send_queue),
             metrics.clone(),
         );
+        let failover = Arc::new(crate::failover::FailoverGate::new(
+            config.enable_controller_mode,
+            config.is_master(),
+        ));
         Ok(BrokerState {
+            failover,
             clients: Arc::new(ClientRegistry::new(&config)),
             config: RwLock::new(Arc::new(config)),
             store,

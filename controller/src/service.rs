@@ -94,6 +94,16 @@ impl ControllerCore {
         .is_alive(name, id)
     }
 
+    /// The last progress `name`/`id` reported.
+    pub fn progress(&self, name: &str, id: i64) -> Option<ReplicaProgress> {
+        let live = self.live();
+        LiveView {
+            table: &live,
+            now: Instant::now(),
+        }
+        .progress(name, id)
+    }
+
     fn touch(
         &self,
         name: &str,
@@ -266,6 +276,9 @@ struct ReplicaIdentity {
     broker_id: i64,
     broker_address: String,
     alive: bool,
+    /// Sluice extras: the replica's last heartbeat figures.
+    epoch: i32,
+    max_offset: i64,
 }
 
 /// One group as CONTROLLER_GET_SYNC_STATE_DATA reports it (Apache's `BrokerReplicasInfo`
@@ -472,11 +485,16 @@ async fn process(
                 if !names.is_empty() && !names.contains(name) {
                     continue;
                 }
-                let identity = |id: &i64, addr: &String| ReplicaIdentity {
-                    broker_name: name.clone(),
-                    broker_id: *id,
-                    broker_address: addr.clone(),
-                    alive: core.is_alive(name, *id),
+                let identity = |id: &i64, addr: &String| {
+                    let progress = core.progress(name, *id).unwrap_or_default();
+                    ReplicaIdentity {
+                        broker_name: name.clone(),
+                        broker_id: *id,
+                        broker_address: addr.clone(),
+                        alive: core.is_alive(name, *id),
+                        epoch: progress.epoch,
+                        max_offset: progress.max_offset,
+                    }
                 };
                 let (in_sync, not_in_sync): (Vec<_>, Vec<_>) = g
                     .brokers

@@ -155,6 +155,9 @@ impl SendProcessor {
                 self.build_single(channel, request, &header, &topic_cfg, queue_id)?;
             (vec![record], Some(uniq))
         };
+        if let Some(remark) = self.state.failover.refuse_write() {
+            return Err(refuse(request, ResponseCode::ServiceNotAvailable, remark));
+        }
         let store = &self.state.store;
         let result = if records.len() == 1 {
             store.put(&records[0]).await

@@ -34,6 +34,23 @@ pub struct EpochEntry {
     pub end_offset: i64,
 }
 
+/// GET_BROKER_EPOCH_CACHE (1007) response body: a replica's epoch history and log end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EpochEntryCache {
+    #[serde(deserialize_with = "lenient::string")]
+    pub cluster_name: String,
+    #[serde(deserialize_with = "lenient::string")]
+    pub broker_name: String,
+    #[serde(deserialize_with = "lenient::i64")]
+    pub broker_id: i64,
+    pub epoch_list: Vec<EpochEntry>,
+    #[serde(deserialize_with = "lenient::i64")]
+    pub max_offset: i64,
+}
+
+impl JsonBody for EpochEntryCache {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

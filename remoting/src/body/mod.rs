@@ -56,7 +56,7 @@ pub use consumer_info::{
     CMResult, CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumeStatus,
     ConsumerRunningInfo, ProcessQueueInfo, QueryCorrectionOffsetBody,
 };
-pub use controller::{EpochEntry, SyncStateSet};
+pub use controller::{EpochEntry, EpochEntryCache, SyncStateSet};
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, ProducerData,
     SubscriptionData,
