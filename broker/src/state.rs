@@ -29,6 +29,8 @@ pub struct BrokerState {
     pub send_flow_control: SendFlowControl,
     /// When this broker started (ms since the epoch; GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
     pub boot_timestamp: i64,
+    /// Transactions committed or rolled back since start (END_TRANSACTION, check-back).
+    pub transactions: crate::transaction::ResolvedTransactions,
 }
 
 impl BrokerState {
@@ -54,6 +56,7 @@ impl BrokerState {
             metrics,
             send_flow_control,
             boot_timestamp: crate::topic_config::now_ms(),
+            transactions: Default::default(),
         })
     }
 

@@ -97,5 +97,7 @@ pub fn build(state: &Arc<BrokerState>) -> Processors {
     consumer_offset::register(&mut table, state.clone());
     lock::register(&mut table, state.clone());
     admin::register(&mut table, state.clone());
+    // transactions
+    crate::transaction::end::register(&mut table, state.clone());
     table
 }
