@@ -91,20 +91,32 @@ async fn commit_rollback_unknown_and_a_second_decision() {
     let committed = send_half(&b, 1, "to-commit").await;
     let rolled = send_half(&b, 1, "to-rollback").await;
     let unknown = send_half(&b, 1, "unknown").await;
-    assert!(pull_all(&b, 1).await.is_empty(), "half messages are invisible");
+    assert!(
+        pull_all(&b, 1).await.is_empty(),
+        "half messages are invisible"
+    );
 
-    let r = b.invoke(end(&end_header(&unknown, sysflag::TRANSACTION_NOT))).await;
+    let r = b
+        .invoke(end(&end_header(&unknown, sysflag::TRANSACTION_NOT)))
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
-    let r = b.invoke(end(&end_header(&rolled, sysflag::TRANSACTION_ROLLBACK))).await;
+    let r = b
+        .invoke(end(&end_header(&rolled, sysflag::TRANSACTION_ROLLBACK)))
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
-    let r = b.invoke(end(&end_header(&committed, sysflag::TRANSACTION_COMMIT))).await;
+    let r = b
+        .invoke(end(&end_header(&committed, sysflag::TRANSACTION_COMMIT)))
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
 
     let got = wait_for(&b, 1, 1).await;
     assert_eq!(got.iter().map(body).collect::<Vec<_>>(), ["to-commit"]);
     let m = &got[0];
     assert_eq!(m.record.topic, TOPIC);
-    assert_eq!(m.record.sysflag & sysflag::TRANSACTION_TYPE_MASK, sysflag::TRANSACTION_COMMIT);
+    assert_eq!(
+        m.record.sysflag & sysflag::TRANSACTION_TYPE_MASK,
+        sysflag::TRANSACTION_COMMIT
+    );
     let (_, half_offset) = decode_offset_msg_id(&committed.msg_id).unwrap();
     assert_eq!(m.record.prepared_transaction_offset, half_offset);
     assert_eq!(m.property("TRAN_MSG"), None);
@@ -115,17 +127,31 @@ async fn commit_rollback_unknown_and_a_second_decision() {
     assert_eq!(m.tags(), Some("T"));
 
     // The same commit again (a retried END_TRANSACTION) delivers nothing new.
-    let r = b.invoke(end(&end_header(&committed, sysflag::TRANSACTION_COMMIT))).await;
+    let r = b
+        .invoke(end(&end_header(&committed, sysflag::TRANSACTION_COMMIT)))
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
     // A commit after the rollback is refused, saying why.
-    let r = b.invoke(end(&end_header(&rolled, sysflag::TRANSACTION_COMMIT))).await;
+    let r = b
+        .invoke(end(&end_header(&rolled, sysflag::TRANSACTION_COMMIT)))
+        .await;
     assert_eq!(r.code, i32::from(ResponseCode::SystemError));
-    assert!(r.remark.as_deref().unwrap_or("").contains("rolled back"), "{r:?}");
+    assert!(
+        r.remark.as_deref().unwrap_or("").contains("rolled back"),
+        "{r:?}"
+    );
     let got = wait_for(&b, 1, 1).await;
-    assert_eq!(got.len(), 1, "{:?}", got.iter().map(body).collect::<Vec<_>>());
+    assert_eq!(
+        got.len(),
+        1,
+        "{:?}",
+        got.iter().map(body).collect::<Vec<_>>()
+    );
 
     // The unknown one can still be committed later.
-    let r = b.invoke(end(&end_header(&unknown, sysflag::TRANSACTION_COMMIT))).await;
+    let r = b
+        .invoke(end(&end_header(&unknown, sysflag::TRANSACTION_COMMIT)))
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
     let got = wait_for(&b, 1, 2).await;
     assert_eq!(
@@ -156,7 +182,12 @@ async fn mismatched_or_missing_half_messages_get_clear_errors() {
     let half = send_half(&b, 0, "checked").await;
     // A plain message: not a half message.
     let plain = b
-        .invoke(bsend_common::send_v2(TOPIC, 0, &props(&[("TAGS", "T")]), b"plain"))
+        .invoke(bsend_common::send_v2(
+            TOPIC,
+            0,
+            &props(&[("TAGS", "T")]),
+            b"plain",
+        ))
         .await;
     assert_eq!(plain.code, 0);
     let plain: SendMessageResponseHeader = plain.decode_header().unwrap();
@@ -204,9 +235,16 @@ async fn mismatched_or_missing_half_messages_get_clear_errors() {
     ];
     for (header, expected) in cases {
         let r = b.invoke(end(&header)).await;
-        assert_eq!(r.code, i32::from(ResponseCode::SystemError), "{expected}: {r:?}");
+        assert_eq!(
+            r.code,
+            i32::from(ResponseCode::SystemError),
+            "{expected}: {r:?}"
+        );
         let remark = r.remark.unwrap_or_default();
-        assert!(remark.contains(expected), "`{remark}` should mention `{expected}`");
+        assert!(
+            remark.contains(expected),
+            "`{remark}` should mention `{expected}`"
+        );
     }
     // A header missing required fields.
     let r = b
@@ -214,11 +252,24 @@ async fn mismatched_or_missing_half_messages_get_clear_errors() {
         .await;
     assert_eq!(r.code, i32::from(ResponseCode::SystemError), "{r:?}");
     // Nothing was committed by any of that; the right header still works.
-    assert_eq!(wait_for(&b, 0, 1).await.iter().map(body).collect::<Vec<_>>(), ["plain"]);
-    let r = b.invoke(end(&end_header(&half, sysflag::TRANSACTION_COMMIT))).await;
+    assert_eq!(
+        wait_for(&b, 0, 1)
+            .await
+            .iter()
+            .map(body)
+            .collect::<Vec<_>>(),
+        ["plain"]
+    );
+    let r = b
+        .invoke(end(&end_header(&half, sysflag::TRANSACTION_COMMIT)))
+        .await;
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
-        wait_for(&b, 0, 2).await.iter().map(body).collect::<Vec<_>>(),
+        wait_for(&b, 0, 2)
+            .await
+            .iter()
+            .map(body)
+            .collect::<Vec<_>>(),
         ["plain", "checked"]
     );
     b.stop().await;

@@ -158,15 +158,30 @@ async fn rust_client_transactions_commit_rollback_and_check_back() {
 
     let counts = received.counts_by_body();
     for body in &committed {
-        assert_eq!(counts.get(body.as_bytes()), Some(&1), "{body} delivered once");
+        assert_eq!(
+            counts.get(body.as_bytes()),
+            Some(&1),
+            "{body} delivered once"
+        );
     }
     for body in &rolled_back {
-        assert_eq!(counts.get(body.as_bytes()), None, "{body} must never be delivered");
+        assert_eq!(
+            counts.get(body.as_bytes()),
+            None,
+            "{body} must never be delivered"
+        );
     }
-    assert_eq!(counts.len(), committed.len(), "only committed bodies: {counts:?}");
+    assert_eq!(
+        counts.len(),
+        committed.len(),
+        "only committed bodies: {counts:?}"
+    );
     let checks = listener.checks.lock().unwrap().clone();
     for i in 0..3 {
-        assert!(checks.contains_key(&format!("check-commit-{i}")), "{checks:?}");
+        assert!(
+            checks.contains_key(&format!("check-commit-{i}")),
+            "{checks:?}"
+        );
         assert!(!checks.contains_key(&format!("commit-{i}")), "{checks:?}");
         assert!(!checks.contains_key(&format!("rollback-{i}")), "{checks:?}");
     }

@@ -122,18 +122,19 @@ async fn start_producer(ns: &str, group: &str, book: &Arc<Book>) -> TransactionP
         },
         check: move |m: MessageExt| std::future::ready(check.checked(&text(&m))),
     };
-    let producer = TransactionProducer::new(
-        Producer::builder(group).config(client_config(ns)),
-        listener,
-    )
-    .unwrap();
+    let producer =
+        TransactionProducer::new(Producer::builder(group).config(client_config(ns)), listener)
+            .unwrap();
     producer.start().await.unwrap();
     producer
 }
 
 async fn send(producer: &TransactionProducer, topic: &str, body: &str) -> SendResult {
     let r = producer
-        .send_in_transaction(Message::new(topic, body.to_owned()).with_tags("Tx"), SEND_TIMEOUT)
+        .send_in_transaction(
+            Message::new(topic, body.to_owned()).with_tags("Tx"),
+            SEND_TIMEOUT,
+        )
         .await
         .unwrap_or_else(|e| panic!("transactional send of {body}: {e}"));
     assert_eq!(r.send.status, SendStatus::SendOk, "{body}");
@@ -275,7 +276,10 @@ async fn commit_rollback_check_back_and_check_max() {
     for body in &committed {
         assert_eq!(consumed.count(body), 1, "{body} delivered once");
         let m = &consumed.bodies[body][0];
-        assert_eq!(m.record.queue_id, sent[body].queue.queue_id, "{body} in its queue");
+        assert_eq!(
+            m.record.queue_id, sent[body].queue.queue_id,
+            "{body} in its queue"
+        );
         assert_eq!(m.tags(), Some("Tx"));
         assert_eq!(m.property("TRAN_MSG"), None, "{body}: TRAN_MSG removed");
         assert_eq!(m.property("REAL_TOPIC"), None, "{body}: REAL_TOPIC removed");

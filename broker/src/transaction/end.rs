@@ -39,7 +39,11 @@ pub struct EndTransactionProcessor {
     store_host: SocketAddr,
 }
 
-fn answer(request: &RemotingCommand, code: ResponseCode, remark: impl Into<String>) -> RemotingCommand {
+fn answer(
+    request: &RemotingCommand,
+    code: ResponseCode,
+    remark: impl Into<String>,
+) -> RemotingCommand {
     RemotingCommand::response_to(request, code).with_remark(remark)
 }
 
@@ -107,13 +111,13 @@ impl EndTransactionProcessor {
                 );
             }
             sysflag::TRANSACTION_COMMIT | sysflag::TRANSACTION_ROLLBACK => {}
-            other => {
-                return answer(
-                    request,
-                    ResponseCode::SystemError,
-                    format!("commitOrRollback {other} is none of 0 (unknown), 8 (commit), 12 (rollback)"),
-                )
-            }
+            other => return answer(
+                request,
+                ResponseCode::SystemError,
+                format!(
+                    "commitOrRollback {other} is none of 0 (unknown), 8 (commit), 12 (rollback)"
+                ),
+            ),
         }
         let (half, props) = match self.find_half(&header) {
             Ok(found) => found,
@@ -145,6 +149,16 @@ impl EndTransactionProcessor {
             Some(k) => self.state.transactions.claim(k, kind),
             None => Claim::Fresh,
         };
+        if claim == Claim::InProgress {
+            return answer(
+                request,
+                ResponseCode::SystemError,
+                format!(
+                    "the transaction {} is being resolved by another request; the broker will check back",
+                    header.msg_id
+                ),
+            );
+        }
         if let Claim::Resolved(earlier) = claim {
             // Another copy of this transaction was decided already: only mark this one done.
             self.write_op(&half).await;
@@ -173,6 +187,9 @@ impl EndTransactionProcessor {
                 }
                 return response;
             }
+        }
+        if let Some(k) = &key {
+            self.state.transactions.finish(k);
         }
         self.write_op(&half).await;
         tracing::debug!(

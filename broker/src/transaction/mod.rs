@@ -135,11 +135,20 @@ const RESOLVED_MAX: usize = 100_000;
 /// What a claim on a transaction found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
-    /// Nobody resolved it yet: the caller does, and calls [`ResolvedTransactions::release`]
-    /// if that fails.
+    /// Nobody resolved it yet: the caller does, then calls [`ResolvedTransactions::finish`], or
+    /// [`ResolvedTransactions::release`] if that failed.
     Fresh,
+    /// Another request is resolving it right now.
+    InProgress,
     /// Already committed (8) or rolled back (12) by an earlier END_TRANSACTION.
     Resolved(i32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    outcome: i32,
+    finished: bool,
+    at: Instant,
 }
 
 /// The transactions (by UNIQ_KEY) this broker committed or rolled back since it started.
@@ -148,32 +157,53 @@ pub enum Claim {
 /// copies; the first decision wins and later ones only mark their copy done.
 #[derive(Default)]
 pub struct ResolvedTransactions {
-    table: Mutex<HashMap<String, (i32, Instant)>>,
+    table: Mutex<HashMap<String, Entry>>,
 }
 
 impl ResolvedTransactions {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i32, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records `outcome` for `key` unless some outcome is already recorded.
+    /// Records that `outcome` is being applied to `key`, unless some outcome is recorded.
     pub fn claim(&self, key: &str, outcome: i32) -> Claim {
         let mut table = self.lock();
-        if let Some((earlier, _)) = table.get(key) {
-            return Claim::Resolved(*earlier);
+        if let Some(e) = table.get(key) {
+            return if e.finished {
+                Claim::Resolved(e.outcome)
+            } else {
+                Claim::InProgress
+            };
         }
         if table.len() >= RESOLVED_MAX {
             let now = Instant::now();
-            table.retain(|_, (_, at)| now.duration_since(*at) < RESOLVED_KEEP);
+            table.retain(|_, e| !e.finished || now.duration_since(e.at) < RESOLVED_KEEP);
             if table.len() >= RESOLVED_MAX {
-                table.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(60));
+                table.retain(|_, e| {
+                    !e.finished || now.duration_since(e.at) < Duration::from_secs(60)
+                });
             }
             if table.len() >= RESOLVED_MAX {
-                table.clear();
+                table.retain(|_, e| !e.finished);
             }
         }
-        table.insert(key.to_owned(), (outcome, Instant::now()));
+        table.insert(
+            key.to_owned(),
+            Entry {
+                outcome,
+                finished: false,
+                at: Instant::now(),
+            },
+        );
         Claim::Fresh
+    }
+
+    /// The claimed outcome of `key` is applied.
+    pub fn finish(&self, key: &str) {
+        if let Some(e) = self.lock().get_mut(key) {
+            e.finished = true;
+            e.at = Instant::now();
+        }
     }
 
     /// Forgets a claim whose resolution failed.
@@ -181,9 +211,12 @@ impl ResolvedTransactions {
         self.lock().remove(key);
     }
 
-    /// The recorded outcome of `key`, if any.
+    /// The applied outcome of `key`, if any.
     pub fn outcome(&self, key: &str) -> Option<i32> {
-        self.lock().get(key).map(|(o, _)| *o)
+        self.lock()
+            .get(key)
+            .filter(|e| e.finished)
+            .map(|e| e.outcome)
     }
 
     pub fn len(&self) -> usize {
@@ -249,10 +282,7 @@ mod tests {
         };
         let m = committed_message(&half, 4096).unwrap();
         assert_eq!((m.topic.as_str(), m.queue_id, m.flag), ("Orders", 2, 3));
-        assert_eq!(
-            m.sysflag,
-            sysflag::MULTI_TAGS | sysflag::TRANSACTION_COMMIT
-        );
+        assert_eq!(m.sysflag, sysflag::MULTI_TAGS | sysflag::TRANSACTION_COMMIT);
         assert_eq!(m.prepared_transaction_offset, 4096);
         let p = Properties::decode(&m.properties);
         assert_eq!(p.get(property::REAL_TOPIC), None);
@@ -272,9 +302,12 @@ mod tests {
     fn the_first_decision_wins() {
         let t = ResolvedTransactions::default();
         assert_eq!(t.claim("k", 8), Claim::Fresh);
-        assert_eq!(t.claim("k", 12), Claim::Resolved(8));
+        assert_eq!(t.claim("k", 12), Claim::InProgress);
+        assert_eq!(t.outcome("k"), None);
         t.release("k");
         assert_eq!(t.claim("k", 12), Claim::Fresh);
+        t.finish("k");
+        assert_eq!(t.claim("k", 8), Claim::Resolved(12));
         assert_eq!(t.outcome("k"), Some(12));
     }
 }
