@@ -111,13 +111,15 @@ impl EndTransactionProcessor {
                 );
             }
             sysflag::TRANSACTION_COMMIT | sysflag::TRANSACTION_ROLLBACK => {}
-            other => return answer(
-                request,
-                ResponseCode::SystemError,
-                format!(
+            other => {
+                return answer(
+                    request,
+                    ResponseCode::SystemError,
+                    format!(
                     "commitOrRollback {other} is none of 0 (unknown), 8 (commit), 12 (rollback)"
                 ),
-            ),
+                )
+            }
         }
         let (half, props) = match self.find_half(&header) {
             Ok(found) => found,
