@@ -222,6 +222,14 @@ async fn mismatched_or_missing_half_messages_get_clear_errors() {
             "Find prepared transaction message failed",
         ),
         (
+            // Inside the half message's record, not at its start.
+            EndTransactionRequestHeader {
+                commit_log_offset: end_header(&half, 0).commit_log_offset + 3,
+                ..end_header(&half, sysflag::TRANSACTION_COMMIT)
+            },
+            "Find prepared transaction message failed",
+        ),
+        (
             end_header(&plain, sysflag::TRANSACTION_COMMIT),
             "not a half message",
         ),
