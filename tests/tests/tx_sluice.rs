@@ -378,3 +378,43 @@ async fn undecided_half_messages_are_checked_after_restart_and_sigkill() {
     consumed.consumer.shutdown().await;
     producer.shutdown().await;
 }
+
+/// Throughput of committed transactions (half send + local commit + oneway END_TRANSACTION)
+/// from 16 concurrent senders, and of their delivery. A measurement, not a check: run with
+/// `cargo test -p sluice-tests --test tx_sluice -- --ignored --nocapture transactional_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run by hand"]
+async fn transactional_throughput() {
+    const TOTAL: usize = 8_000;
+    const SENDERS: usize = 16;
+    let cluster = start_cluster(6_000, 15).await;
+    let ns = cluster.namesrv_addr();
+    const TOPIC: &str = "TxBench";
+    create_topic(&cluster, TOPIC).await;
+    let book = Arc::new(Book::default());
+    let producer = start_producer(&ns, "tx-bench-producer", &book).await;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for s in 0..SENDERS {
+        let producer = producer.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (s..TOTAL).step_by(SENDERS) {
+                send(&producer, TOPIC, &format!("commit-{i}")).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let sent = started.elapsed();
+    let mut consumed = Consumed::start(&ns, "tx-bench-consumer", TOPIC).await;
+    let wanted: Vec<String> = (0..TOTAL).map(|i| format!("commit-{i}")).collect();
+    consumed.wait_for(&wanted, "bench").await;
+    let all = started.elapsed();
+    println!(
+        "{TOTAL} committed transactions: sent in {sent:?} ({:.0}/s); all delivered after {all:?}",
+        TOTAL as f64 / sent.as_secs_f64()
+    );
+    consumed.consumer.shutdown().await;
+    producer.shutdown().await;
+}
