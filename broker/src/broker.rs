@@ -32,6 +32,8 @@ pub struct Broker {
     metrics_addr: Option<SocketAddr>,
     /// Delay-level delivery; masters only.
     schedule: Option<crate::schedule::ScheduleService>,
+    /// Transaction check-back; masters only.
+    transaction_check: Option<crate::transaction::TransactionCheckService>,
 }
 
 /// A free TCP port on `ip` (for `listenPort=0` / `metricsPromExporterPort=0`). The port is chosen
@@ -88,6 +90,9 @@ impl Broker {
         } else {
             None
         };
+        let transaction_check = config
+            .is_master()
+            .then(|| crate::transaction::TransactionCheckService::start(state.clone()));
         let table = processor::build(&state).into_table();
         let bind: SocketAddr = ([0, 0, 0, 0], config.listen_port).into();
         let server = match RemotingServer::start(ServerConfig::new(bind), table).await {
@@ -146,6 +151,7 @@ impl Broker {
             tasks,
             metrics_addr,
             schedule,
+            transaction_check,
         })
     }
 
@@ -189,6 +195,9 @@ impl Broker {
         }
         self.registrar.unregister_all().await;
         self.server.shutdown(grace).await;
+        if let Some(check) = self.transaction_check.take() {
+            check.shutdown().await;
+        }
         if let Some(schedule) = self.schedule.take() {
             if let Err(e) = schedule.shutdown().await {
                 tracing::error!(error = %e, "cannot write delayOffset.json at shutdown");

@@ -500,6 +500,14 @@ impl ClientRegistry {
         Some(ProducerConnection { connection_set })
     }
 
+    /// The connections of producer group `group` (empty when it has none).
+    pub fn producer_channels(&self, group: &str) -> Vec<ClientChannelInfo> {
+        lock(&self.producers)
+            .get(group)
+            .map(|members| members.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Consumer groups with a live member subscribed to `topic`.
     pub fn groups_subscribing(&self, topic: &str) -> BTreeSet<String> {
         lock(&self.consumers)

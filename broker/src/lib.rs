@@ -10,6 +10,7 @@
 //! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`processor`]: the request-code table, one module per request family.
 //! - [`schedule`]: delay-level delivery from `SCHEDULE_TOPIC_XXXX` and `delayOffset.json`.
+//! - [`transaction`]: END_TRANSACTION and the check-back of undecided half messages.
 //! - [`broker`]: [`Broker::start`] / [`Broker::shutdown`]; [`cli`]: the `mqbroker` command line.
 
 pub mod broker;
@@ -33,6 +34,7 @@ pub mod sql92;
 pub mod state;
 pub mod subscription_group;
 pub mod topic_config;
+pub mod transaction;
 
 pub use broker::Broker;
 pub use config::BrokerConfig;

@@ -31,6 +31,8 @@ pub struct BrokerState {
     pub boot_timestamp: i64,
     /// Controller mode: the master's write lease and the epoch history.
     pub failover: Arc<crate::failover::FailoverGate>,
+    /// Transactions committed or rolled back since start (END_TRANSACTION, check-back).
+    pub transactions: crate::transaction::ResolvedTransactions,
 }
 
 impl BrokerState {
@@ -61,6 +63,7 @@ impl BrokerState {
             metrics,
             send_flow_control,
             boot_timestamp: crate::topic_config::now_ms(),
+            transactions: Default::default(),
         })
     }
 

@@ -98,5 +98,7 @@ pub fn build(state: &Arc<BrokerState>) -> Processors {
     lock::register(&mut table, state.clone());
     admin::register(&mut table, state.clone());
     crate::failover::processor::register(&mut table, state.clone());
+    // transactions
+    crate::transaction::end::register(&mut table, state.clone());
     table
 }
