@@ -114,7 +114,7 @@ impl SendBackProcessor {
 
     /// Stores the retry (or dead-letter) copy of the message the request names.
     pub async fn send_back(&self, request: &RemotingCommand) -> Result<SentBack, RemotingCommand> {
-        let header = ConsumerSendMsgBackRequestHeader::decode_from(request).map_err(|e| {
+        let header: ConsumerSendMsgBackRequestHeader = request.decode_header().map_err(|e| {
             refuse(
                 request,
                 ResponseCode::SystemError,
