@@ -621,3 +621,29 @@ impl DecodeMessageId {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_remoting::message::{decode_messages, MessageRecord};
+
+    fn stored(topic: &str, properties: &str) -> MessageExt {
+        let mut buf = bytes::BytesMut::new();
+        MessageRecord {
+            topic: topic.into(),
+            body: Bytes::from_static(b"b"),
+            properties: properties.into(),
+            ..Default::default()
+        }
+        .encode(&mut buf);
+        decode_messages(&buf.freeze(), false).unwrap().remove(0)
+    }
+
+    #[test]
+    fn dead_letters_go_back_to_their_groups_retry_topic() {
+        let dead = stored("%DLQ%G1", "RETRY_TOPIC\u{1}Orders\u{2}");
+        assert_eq!(resend_target(&dead), "%RETRY%G1");
+        assert_eq!(resend_target(&stored("Orders", "")), "Orders");
+        assert_eq!(resend_target(&stored("%RETRY%G1", "")), "%RETRY%G1");
+    }
+}
