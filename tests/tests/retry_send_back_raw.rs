@@ -69,7 +69,17 @@ async fn send(conn: &mut RawConnection, opaque: i32, topic: &str, body: &[u8]) -
 }
 
 async fn send_back(conn: &mut RawConnection, opaque: i32, ext: &[(&str, &str)]) -> RawFrame {
-    let header = java_header(CONSUMER_SEND_MSG_BACK, 479, opaque, ext);
+    send_back_versioned(conn, opaque, 479, ext).await
+}
+
+/// CONSUMER_SEND_MSG_BACK as a client of protocol `version` sends it.
+async fn send_back_versioned(
+    conn: &mut RawConnection,
+    opaque: i32,
+    version: i32,
+    ext: &[(&str, &str)],
+) -> RawFrame {
+    let header = java_header(CONSUMER_SEND_MSG_BACK, version, opaque, ext);
     conn.request(&header, b"").await.unwrap()
 }
 
@@ -236,8 +246,68 @@ async fn send_back_errors_are_clear_and_good_requests_reach_retry_and_dlq() {
     .await;
     assert_eq!(dead.code(), Some(SUCCESS), "{:?}", dead.header);
     wait_max_offset(&mut conn, "%DLQ%G_RAW", 1, Duration::from_secs(10)).await;
-    // The bad requests stored nothing else: one retry copy only.
-    assert_eq!(max_offset(&mut conn, 40, "%RETRY%G_RAW").await, 1);
+
+    // The header's maxReconsumeTimes counts for clients >= V3_4_9 (ordinal 121): 0 sends a
+    // first failure to the DLQ ...
+    let header_max = send_back_versioned(
+        &mut conn,
+        32,
+        479,
+        &[
+            ("offset", &offset_text),
+            ("group", "G_RAW"),
+            ("delayLevel", "0"),
+            ("maxReconsumeTimes", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(header_max.code(), Some(SUCCESS), "{:?}", header_max.header);
+    wait_max_offset(&mut conn, "%DLQ%G_RAW", 2, Duration::from_secs(10)).await;
+    // ... while an older client's value is ignored: the group's retryMaxTimes (2) decides.
+    let old_client = send_back_versioned(
+        &mut conn,
+        33,
+        100,
+        &[
+            ("offset", &offset_text),
+            ("group", "G_RAW"),
+            ("delayLevel", "0"),
+            ("maxReconsumeTimes", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(old_client.code(), Some(SUCCESS), "{:?}", old_client.header);
+    wait_max_offset(&mut conn, "%RETRY%G_RAW", 2, Duration::from_secs(20)).await;
+    // The bad requests stored nothing: two retry copies, two dead letters.
+    assert_eq!(max_offset(&mut conn, 40, "%RETRY%G_RAW").await, 2);
+    assert_eq!(max_offset(&mut conn, 41, "%DLQ%G_RAW").await, 2);
+
+    // A group without retry queues: SUCCESS and the message is dropped, as in Apache.
+    let no_retry =
+        serde_json::json!({"groupName": "G_NO_RETRY", "retryQueueNums": 0, "retryMaxTimes": 2})
+            .to_string();
+    let created = conn
+        .request(
+            &java_header(UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, 479, 42, &[]),
+            no_retry.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.code(), Some(SUCCESS), "{:?}", created.header);
+    let dropped = send_back(
+        &mut conn,
+        43,
+        &[
+            ("offset", &offset_text),
+            ("group", "G_NO_RETRY"),
+            ("delayLevel", "-1"),
+        ],
+    )
+    .await;
+    assert_eq!(dropped.code(), Some(SUCCESS), "{:?}", dropped.header);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(max_offset(&mut conn, 44, "%DLQ%G_NO_RETRY").await, 0);
+    assert_eq!(max_offset(&mut conn, 45, "%RETRY%G_NO_RETRY").await, 0);
 
     // The dead letter carries the original's body and keys plus RETRY_TOPIC (index lookup).
     let deadline = Instant::now() + Duration::from_secs(10);

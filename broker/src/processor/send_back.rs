@@ -132,6 +132,14 @@ impl SendBackProcessor {
             ));
         };
         let config = self.state.config();
+        if !config.is_master() {
+            // Only a master stores retries; clients send them back to the master.
+            return Err(refuse(
+                request,
+                ResponseCode::SystemError,
+                format!("no master available along with {}", config.broker_ip1),
+            ));
+        }
         if !topic_config::is_writeable(config.broker_permission) {
             return Err(refuse(
                 request,
