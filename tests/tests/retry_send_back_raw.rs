@@ -157,6 +157,32 @@ async fn send_back_errors_are_clear_and_good_requests_reach_retry_and_dlq() {
         unknown.header
     );
 
+    // A group name no group can have: the same code, and the remark says what is wrong.
+    let illegal = send_back(
+        &mut conn,
+        3,
+        &[
+            ("offset", &offset_text),
+            ("group", "bad group"),
+            ("delayLevel", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        illegal.code(),
+        Some(SUBSCRIPTION_GROUP_NOT_EXIST),
+        "{:?}",
+        illegal.header
+    );
+    assert!(
+        illegal
+            .remark()
+            .unwrap_or_default()
+            .contains("illegal characters"),
+        "{:?}",
+        illegal.header
+    );
+
     // Create the group: one retry queue, at most 2 reconsumes.
     let group_body = serde_json::json!({
         "groupName": "G_RAW",

@@ -30,6 +30,7 @@ use sluice_store::PutStatus;
 use super::send::SendProcessor;
 use super::Processors;
 use crate::state::BrokerState;
+use crate::subscription_group::validate_group_name;
 use crate::topic_config::{self, dlq_topic, retry_topic, PERM_READ, PERM_WRITE};
 
 /// Queues of a DLQ topic (`MixAll.DLQ_NUMS_PER_GROUP`).
@@ -123,12 +124,17 @@ impl SendBackProcessor {
         })?;
         let group = header.group.as_str();
         let Some(group_cfg) = self.state.subscription_groups.find_or_create(group) else {
+            let why = match validate_group_name(group) {
+                Err(problem) => problem,
+                Ok(()) => {
+                    "autoCreateSubscriptionGroup is off; create it with mqadmin updateSubGroup"
+                        .to_string()
+                }
+            };
             return Err(refuse(
                 request,
                 ResponseCode::SubscriptionGroupNotExist,
-                format!(
-                    "subscription group not exist, {group} (autoCreateSubscriptionGroup is off; create it with mqadmin updateSubGroup)"
-                ),
+                format!("subscription group not exist, {group} ({why})"),
             ));
         };
         let config = self.state.config();
