@@ -24,6 +24,7 @@ pub mod offset_query;
 pub mod pull;
 pub mod query;
 pub mod send;
+pub mod send_back;
 
 /// The table being built, with every processor timed.
 pub struct Processors {
@@ -89,6 +90,7 @@ pub fn build(state: &Arc<BrokerState>) -> Processors {
     let mut table = Processors::new(state.metrics.clone());
     // bsend
     send::register(&mut table, state.clone());
+    send_back::register(&mut table, state.clone());
     pull::register(&mut table, state.clone());
     query::register(&mut table, state.clone());
     offset_query::register(&mut table, state.clone());

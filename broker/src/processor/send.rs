@@ -109,6 +109,11 @@ impl SendProcessor {
         }
     }
 
+    /// `brokerIP1:listenPort`, the STOREHOST of what this broker stores.
+    pub(crate) fn store_host(&self) -> SocketAddr {
+        self.store_host
+    }
+
     /// Answers one send request. Never fails: every problem becomes a response code and remark.
     pub async fn process(&self, channel: &Channel, request: &RemotingCommand) -> RemotingCommand {
         let response = match self.state.send_flow_control.admit().await {

@@ -1,16 +1,22 @@
 //! Message commands: queryMsgById, queryMsgByKey, queryMsgByUniqueKey, queryMsgByOffset,
-//! sendMessage, consumeMessage, decodeMessageId.
+//! sendMessage, consumeMessage, decodeMessageId; `queryMsgById -s true` re-sends (DLQ messages to
+//! their group's retry topic).
 
 use std::fmt::Write;
 
 use bytes::Bytes;
 use clap::Args;
 use sluice_remoting::message::msgid::{decode_offset_msg_id, uniq_id_ip};
-use sluice_remoting::message::MessageExt;
+use sluice_remoting::message::{property, MessageExt};
 
 use super::format::{format_millis, uniq_id_time};
 use super::{CliError, CliResult, NamesrvArg};
 use crate::admin::{now_millis, Admin, MessageQuery, OutgoingMessage};
+use crate::message::Message;
+use crate::producer::Producer;
+
+const DLQ_PREFIX: &str = "%DLQ%";
+const RETRY_PREFIX: &str = "%RETRY%";
 
 /// Writes the body where Apache's tools do (`<tmp>/rocketmq/msgbodys/<msgId>`), so scripts that
 /// read "Message Body Path:" keep working; `None` if it cannot be written.
@@ -70,11 +76,27 @@ pub struct QueryMsgById {
     /// topic name; lets a unique key (client msgId) be found when it is not an offset msgId
     #[arg(short = 't', long = "topic")]
     topic: Option<String>,
+    /// resend message: `-s true` sends each message again instead of printing it. A message of
+    /// `%DLQ%group` goes to `%RETRY%group` (only that group consumes it again, with a fresh
+    /// retry count, under its original topic); any other message goes to its own topic
+    #[arg(short = 's', long = "sendMessage", value_name = "true|false")]
+    send_message: Option<String>,
 }
 
 impl QueryMsgById {
     pub async fn run(self, out: &mut String) -> CliResult {
         let admin = self.ns.admin()?;
+        let resend = match self.send_message.as_deref().map(str::trim) {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(CliError::Usage(format!(
+                    "-s (sendMessage) takes true or false, not {v:?}"
+                )))
+            }
+        };
+        let mut resender = None;
         for id in self
             .msg_id
             .split(',')
@@ -104,10 +126,103 @@ impl QueryMsgById {
                 }
                 (Err(e), None) => return Err(e.into()),
             };
-            print_message(out, &m).await;
+            if resend {
+                let producer = match &resender {
+                    Some(p) => p,
+                    None => resender.insert(self.resend_producer().await?),
+                };
+                let result = resend_message(producer, &m).await;
+                if result.is_err() {
+                    producer.shutdown().await;
+                }
+                let _ = writeln!(out, "{}", result?);
+            } else {
+                print_message(out, &m).await;
+            }
+        }
+        if let Some(producer) = resender {
+            producer.shutdown().await;
         }
         Ok(())
     }
+
+    /// The producer re-sends go through (group `ReSendMsgById`, as in Apache's tool).
+    async fn resend_producer(&self) -> Result<Producer, CliError> {
+        let addr = self.ns.namesrv.as_deref().unwrap_or_default();
+        let producer = Producer::builder("ReSendMsgById")
+            .namesrv_addr(addr)
+            .build()
+            .map_err(|e| CliError::Failed(format!("cannot create the re-send producer: {e}")))?;
+        producer
+            .start()
+            .await
+            .map_err(|e| CliError::Failed(format!("cannot start the re-send producer: {e}")))?;
+        Ok(producer)
+    }
+}
+
+/// Properties the broker or a consumer adds that a re-sent message must not carry again
+/// (TRAN_MSG would make it a half message, DELAY would delay it, REAL_* would redirect it).
+const NOT_RESENT: [&str; 11] = [
+    property::CLUSTER,
+    property::DELAY,
+    property::REAL_TOPIC,
+    property::REAL_QID,
+    property::WAIT,
+    property::TRAN_MSG,
+    property::PGROUP,
+    property::RECONSUME_TIME,
+    property::MAX_RECONSUME_TIMES,
+    property::MIN_OFFSET,
+    property::MAX_OFFSET,
+];
+
+/// Where `queryMsgById -s true` sends `m`: a dead letter back to its group's retry topic, any
+/// other message to its own topic.
+pub fn resend_target(m: &MessageExt) -> String {
+    match m.record.topic.strip_prefix(DLQ_PREFIX) {
+        Some(group) if !group.is_empty() => format!("{RETRY_PREFIX}{group}"),
+        _ => m.record.topic.clone(),
+    }
+}
+
+/// Sends a copy of `m` (body, flag, keys, tags, user properties, UNIQ_KEY) to
+/// [`resend_target`]; the line to print.
+async fn resend_message(producer: &Producer, m: &MessageExt) -> Result<String, CliError> {
+    let target = resend_target(m);
+    let mut msg = Message::new(target.clone(), m.body().clone()).with_flag(m.record.flag);
+    for (name, value) in m.properties.iter() {
+        if !NOT_RESENT.contains(&name) {
+            msg.properties.insert(name, value);
+        }
+    }
+    // A message re-sent to a retry topic must still reach the listener under its original
+    // topic: RETRY_TOPIC is what the consumer restores it from.
+    if target.starts_with(RETRY_PREFIX) && !msg.properties.contains(property::RETRY_TOPIC) {
+        return Err(CliError::Failed(format!(
+            "message {} in {} has no RETRY_TOPIC property: its original topic is unknown, re-send its body with sendMessage instead",
+            m.offset_msg_id, m.record.topic
+        )));
+    }
+    let sent = producer
+        .send(msg, std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "re-sending {} to {target} failed: {e}",
+                m.offset_msg_id
+            ))
+        })?;
+    Ok(format!(
+        "prepare resend msg. originalMsgId={} topic={target} SendResult [sendStatus={}, msgId={}, offsetMsgId={}, brokerName={}, queueId={}, queueOffset={}]",
+        m.offset_msg_id,
+        sent.status.name(),
+        sent.msg_id,
+        sent.offset_msg_id,
+        sent.queue.broker_name,
+        sent.queue.queue_id,
+        sent.queue_offset
+    ))
 }
 
 #[derive(Args, Debug)]
@@ -504,5 +619,31 @@ impl DecodeMessageId {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_remoting::message::{decode_messages, MessageRecord};
+
+    fn stored(topic: &str, properties: &str) -> MessageExt {
+        let mut buf = bytes::BytesMut::new();
+        MessageRecord {
+            topic: topic.into(),
+            body: Bytes::from_static(b"b"),
+            properties: properties.into(),
+            ..Default::default()
+        }
+        .encode(&mut buf);
+        decode_messages(&buf.freeze(), false).unwrap().remove(0)
+    }
+
+    #[test]
+    fn dead_letters_go_back_to_their_groups_retry_topic() {
+        let dead = stored("%DLQ%G1", "RETRY_TOPIC\u{1}Orders\u{2}");
+        assert_eq!(resend_target(&dead), "%RETRY%G1");
+        assert_eq!(resend_target(&stored("Orders", "")), "Orders");
+        assert_eq!(resend_target(&stored("%RETRY%G1", "")), "%RETRY%G1");
     }
 }

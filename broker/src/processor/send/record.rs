@@ -279,7 +279,12 @@ impl SendProcessor {
 
     /// DELAY level > 0: store in `SCHEDULE_TOPIC_XXXX`, queue level−1 (level clamped to the
     /// configured levels), remembering the real topic and queue in REAL_TOPIC / REAL_QID.
-    fn schedule_if_delayed(&self, topic: &mut String, queue_id: &mut i32, props: &mut Properties) {
+    pub(crate) fn schedule_if_delayed(
+        &self,
+        topic: &mut String,
+        queue_id: &mut i32,
+        props: &mut Properties,
+    ) {
         let level = delay_level(props);
         if level <= 0 {
             return;
