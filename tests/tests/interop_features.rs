@@ -683,3 +683,317 @@ async fn orderly_group_keeps_per_key_order_through_a_rebalance() {
     drop(producer);
     client.shutdown().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Broadcasting
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasting_consumers_each_receive_every_message() {
+    let _serial = SERIAL.lock().await;
+    const TOPIC: &str = "FeatBroadcast";
+    const N: usize = 40;
+    let (cluster, _admin) = cluster_with_topics(&[], &[TOPIC], 4).await;
+    let ns = cluster.namesrv_addr();
+    let client = RustClient::new("feat-bc");
+    let offsets_dir = tempfile::tempdir().expect("temp dir");
+    let log = Log::default();
+    let mut rust_consumers = Vec::new();
+    for instance in ["r1", "r2", "r3"] {
+        rust_consumers.push(
+            rust_push(
+                &client,
+                &ns,
+                RustPush {
+                    group: "feat-bc-rust",
+                    instance,
+                    topic: TOPIC,
+                    selector: MessageSelector::by_tag("*"),
+                    model: RustModel::Broadcasting,
+                    orderly: false,
+                },
+                &log,
+            )
+            .await,
+        );
+    }
+    let mut sluice_consumers = Vec::new();
+    for name in ["s1", "s2", "s3"] {
+        sluice_consumers.push(
+            sluice_push(
+                &ns,
+                SluicePush {
+                    group: "feat-bc-sluice",
+                    name,
+                    topic: TOPIC,
+                    sql: None,
+                    model: MessageModel::Broadcasting,
+                    orderly: false,
+                    local_offset_dir: Some(offsets_dir.path().join(name)),
+                },
+                &log,
+            )
+            .await,
+        );
+    }
+    let sluice = sluice_producer(&ns, "feat-bc-producer").await;
+    let rust = client.producer("feat-bc-rust-producer", &ns).await;
+    let mut expected = BTreeSet::new();
+    for i in 0..N {
+        let body = format!("bc-{i:02}");
+        expected.insert(body.clone());
+        if i % 2 == 0 {
+            sluice
+                .send(Message::new(TOPIC, body), SEND_TIMEOUT)
+                .await
+                .expect("send");
+        } else {
+            let m = RustMessage::builder()
+                .topic(TOPIC)
+                .body(body.into_bytes())
+                .build_unchecked();
+            rust_send(&rust, m).await;
+        }
+    }
+    let consumers = ["r1", "r2", "r3", "s1", "s2", "s3"];
+    log.wait_until("every broadcasting consumer", Duration::from_secs(40), |seen| {
+        consumers
+            .iter()
+            .all(|c| seen.iter().filter(|g| g.consumer == *c).count() >= N)
+    })
+    .await;
+    log.settle(Duration::from_secs(3), Duration::from_secs(20))
+        .await;
+    for c in consumers {
+        let bodies = log.bodies_of(c);
+        let got: BTreeSet<String> = bodies.iter().cloned().collect();
+        assert_eq!(got, expected, "{c}: wrong set");
+        assert_eq!(bodies.len(), N, "{c}: duplicates");
+    }
+    // Broadcasting members each read every queue: the broker sees each group's members.
+    for mut c in rust_consumers {
+        c.shutdown().await;
+    }
+    for c in sluice_consumers {
+        c.shutdown().await;
+    }
+    sluice.shutdown().await;
+    client.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reset by time
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_by_time_rewinds_a_running_group() {
+    let _serial = SERIAL.lock().await;
+    const TOPIC: &str = "FeatReset";
+    const N: usize = 12;
+    let (cluster, admin) = cluster_with_topics(&[], &[TOPIC], 4).await;
+    let ns = cluster.namesrv_addr();
+    let broker = cluster.broker().addr();
+    let client = RustClient::new("feat-reset");
+    let log = Log::default();
+    let mut rust_consumer = rust_push(
+        &client,
+        &ns,
+        RustPush {
+            group: "feat-reset-rust",
+            instance: "rust",
+            topic: TOPIC,
+            selector: MessageSelector::by_tag("*"),
+            model: RustModel::Clustering,
+            orderly: false,
+        },
+        &log,
+    )
+    .await;
+    let sluice_consumer = sluice_push(
+        &ns,
+        SluicePush {
+            group: "feat-reset-sluice",
+            name: "sluice",
+            topic: TOPIC,
+            sql: None,
+            model: MessageModel::Clustering,
+            orderly: false,
+            local_offset_dir: None,
+        },
+        &log,
+    )
+    .await;
+    let producer = sluice_producer(&ns, "feat-reset-producer").await;
+    let send_batch = |prefix: &'static str| {
+        let producer = &producer;
+        async move {
+            for i in 0..N {
+                producer
+                    .send(Message::new(TOPIC, format!("{prefix}-{i:02}")), SEND_TIMEOUT)
+                    .await
+                    .expect("send");
+            }
+        }
+    };
+    let count = |seen: &[Got], who: &str, prefix: &str| {
+        seen.iter()
+            .filter(|g| g.consumer == who && g.body.starts_with(prefix))
+            .count()
+    };
+    send_batch("old").await;
+    for who in ["rust", "sluice"] {
+        log.wait_until("old batch", Duration::from_secs(40), |seen| {
+            count(seen, who, "old-") >= N
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let since = now_ms();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    send_batch("new").await;
+    for who in ["rust", "sluice"] {
+        log.wait_until("new batch", Duration::from_secs(40), |seen| {
+            count(seen, who, "new-") >= N
+        })
+        .await;
+    }
+    log.settle(Duration::from_secs(1), Duration::from_secs(10))
+        .await;
+
+    for group in ["feat-reset-rust", "feat-reset-sluice"] {
+        let body = admin
+            .reset_offset(&broker, TOPIC, group, since, true, None)
+            .await
+            .unwrap_or_else(|e| panic!("reset {group}: {e}"));
+        let rewound: i64 = body.offset_table.values().sum();
+        // Every queue moved to its first "new" message: N "old" ones stay behind.
+        assert_eq!(rewound, N as i64, "{group}: {body:?}");
+    }
+    for who in ["rust", "sluice"] {
+        log.wait_until(
+            &format!("{who} consumer receives the new batch again"),
+            Duration::from_secs(40),
+            |seen| count(seen, who, "new-") >= 2 * N,
+        )
+        .await;
+    }
+    log.settle(Duration::from_secs(3), Duration::from_secs(20))
+        .await;
+    let seen = log.snapshot();
+    for who in ["rust", "sluice"] {
+        assert_eq!(count(&seen, who, "old-"), N, "{who}: older messages replayed");
+        assert_eq!(count(&seen, who, "new-"), 2 * N, "{who}: replay count");
+    }
+    rust_consumer.shutdown().await;
+    sluice_consumer.shutdown().await;
+    producer.shutdown().await;
+    client.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delay level 2
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_level_two_arrives_between_five_and_six_seconds() {
+    let _serial = SERIAL.lock().await;
+    const TOPIC: &str = "FeatDelay";
+    let (cluster, _admin) = cluster_with_topics(&[], &[TOPIC], 2).await;
+    let ns = cluster.namesrv_addr();
+    let client = RustClient::new("feat-delay");
+    let log = Log::default();
+    let mut rust_consumer = rust_push(
+        &client,
+        &ns,
+        RustPush {
+            group: "feat-delay-rust",
+            instance: "rust",
+            topic: TOPIC,
+            selector: MessageSelector::by_tag("*"),
+            model: RustModel::Clustering,
+            orderly: false,
+        },
+        &log,
+    )
+    .await;
+    let sluice_consumer = sluice_push(
+        &ns,
+        SluicePush {
+            group: "feat-delay-sluice",
+            name: "sluice",
+            topic: TOPIC,
+            sql: None,
+            model: MessageModel::Clustering,
+            orderly: false,
+            local_offset_dir: None,
+        },
+        &log,
+    )
+    .await;
+    let sluice = sluice_producer(&ns, "feat-delay-producer").await;
+    let rust = client.producer("feat-delay-rust-producer", &ns).await;
+    // Warm up: both consumers own their queues and have pulls in flight.
+    sluice
+        .send(Message::new(TOPIC, "warm-up"), SEND_TIMEOUT)
+        .await
+        .expect("send");
+    for who in ["rust", "sluice"] {
+        log.wait_until("warm-up message", Duration::from_secs(40), |seen| {
+            seen.iter().any(|g| g.consumer == who && g.body == "warm-up")
+        })
+        .await;
+    }
+
+    let started = Instant::now();
+    sluice
+        .send(
+            Message::new(TOPIC, "delayed-by-sluice").with_delay_level(2),
+            SEND_TIMEOUT,
+        )
+        .await
+        .expect("send");
+    let sluice_sent = Instant::now();
+    let m = RustMessage::builder()
+        .topic(TOPIC)
+        .body(b"delayed-by-rust".to_vec())
+        .delay_level(2)
+        .build_unchecked();
+    let rust_started = Instant::now();
+    rust_send(&rust, m).await;
+    let rust_sent = Instant::now();
+    let sends = [
+        ("delayed-by-sluice", started, sluice_sent),
+        ("delayed-by-rust", rust_started, rust_sent),
+    ];
+    for who in ["rust", "sluice"] {
+        log.wait_until("delayed messages", Duration::from_secs(20), |seen| {
+            seen.iter()
+                .filter(|g| g.consumer == who && g.body.starts_with("delayed-"))
+                .count()
+                >= 2
+        })
+        .await;
+    }
+    for g in log.snapshot().iter().filter(|g| g.body.starts_with("delayed-")) {
+        let (_, before, after) = sends
+            .iter()
+            .find(|(body, ..)| *body == g.body)
+            .expect("known body");
+        let earliest = g.at.duration_since(*before);
+        let latest = g.at.saturating_duration_since(*after);
+        assert!(
+            earliest >= Duration::from_secs(5),
+            "{} reached the {} consumer {earliest:?} after its send began",
+            g.body,
+            g.consumer
+        );
+        assert!(
+            latest <= Duration::from_secs(6),
+            "{} reached the {} consumer {latest:?} after its send ended",
+            g.body,
+            g.consumer
+        );
+        eprintln!("{} -> {}: {earliest:?}", g.body, g.consumer);
+    }
+    rust_consumer.shutdown().await;
+    sluice_consumer.shutdown().await;
+    sluice.shutdown().await;
+    client.shutdown().await;
+}
