@@ -31,8 +31,8 @@ use rocketmq_model::common::message::message_ext::MessageExt as RustMessageExt;
 use rocketmq_model::common::message::message_queue::MessageQueue as RustQueue;
 use rocketmq_model::common::message::message_single::Message as RustMessage;
 use rocketmq_protocol::protocol::heartbeat::message_model::MessageModel as RustModel;
-use sluice_client::consumer::{ConsumeFromWhere, MessageModel};
 use sluice_client::consumer::push::PushOptions;
+use sluice_client::consumer::{ConsumeFromWhere, MessageModel};
 use sluice_client::{
     Admin, ConsumeContext, ConsumeStatus, Message, MessageExt, OrderlyFn, OrderlyStatus, Producer,
     PushConsumer,
@@ -102,7 +102,10 @@ impl Log {
                 return;
             }
             if Instant::now() >= deadline {
-                panic!("{what}: not reached after {limit:?}; {} deliveries", seen.len());
+                panic!(
+                    "{what}: not reached after {limit:?}; {} deliveries",
+                    seen.len()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -189,12 +192,16 @@ struct RustPush<'a> {
 
 async fn rust_push(
     client: &RustClient,
-    ns: &str,
+    cluster: &Cluster,
     spec: RustPush<'_>,
     log: &Log,
 ) -> DefaultMQPushConsumer {
+    let ns = cluster.namesrv_addr();
     let mut config = RustClientConfig::default();
-    config.set_instance_name(format!("{}-{}", spec.instance, std::process::id()).into());
+    // Unique in the process: rocketmq-client-rust shares client instances by client id.
+    config.set_instance_name(
+        format!("{}-{}-{}", spec.group, spec.instance, std::process::id()).into(),
+    );
     let mut consumer = DefaultMQPushConsumer::builder(client.runtime.clone())
         .client_config(config)
         .consumer_group(spec.group.to_string())
@@ -227,10 +234,11 @@ async fn rust_push(
     }
     if let Err(e) = consumer.start().await {
         panic!(
-            "consumer {}/{} did not start: {}",
+            "consumer {}/{} did not start: {}\n{}",
             spec.group,
             spec.instance,
-            error_chain(&e)
+            error_chain(&e),
+            cluster.log_tails()
         );
     }
     consumer
@@ -267,15 +275,17 @@ async fn sluice_push(ns: &str, spec: SluicePush<'_>, log: &Log) -> PushConsumer 
     };
     let (name, log) = (spec.name.to_string(), log.clone());
     let builder = if spec.orderly {
-        builder.orderly_listener(OrderlyFn(move |msgs: Vec<MessageExt>, _c: ConsumeContext| {
-            for m in &msgs {
-                log.push(&name, sluice_body(m), m.record.queue_id);
-            }
-            async {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                OrderlyStatus::Success
-            }
-        }))
+        builder.orderly_listener(OrderlyFn(
+            move |msgs: Vec<MessageExt>, _c: ConsumeContext| {
+                for m in &msgs {
+                    log.push(&name, sluice_body(m), m.record.queue_id);
+                }
+                async {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    OrderlyStatus::Success
+                }
+            },
+        ))
     } else {
         builder.listener(move |msgs: Vec<MessageExt>, _c: ConsumeContext| {
             for m in &msgs {
@@ -294,6 +304,16 @@ async fn sluice_push(ns: &str, spec: SluicePush<'_>, log: &Log) -> PushConsumer 
     consumer
 }
 
+/// The broker binary: `SLUICE_IT_MQBROKER` when set, else this package's `it-mqbroker`.
+/// Worktrees that share one `CARGO_TARGET_DIR` overwrite each other's `target/debug/it-mqbroker`
+/// (the uplifted copy); pointing this at `target/debug/deps/it_mqbroker-<hash>` pins the build
+/// of this checkout.
+fn broker_binary() -> std::path::PathBuf {
+    std::env::var_os("SLUICE_IT_MQBROKER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| broker_bin!().into())
+}
+
 /// A cluster of one NameServer and one broker with `extra` broker.conf entries, and `topics`
 /// with `queues` queues each, routed by the NameServer.
 async fn cluster_with_topics(
@@ -306,7 +326,7 @@ async fn cluster_with_topics(
     for (k, v) in extra {
         spec = spec.with(k, v);
     }
-    let cluster = Cluster::start(nameserver_bin!(), broker_bin!(), 1, vec![spec])
+    let cluster = Cluster::start(nameserver_bin!(), broker_binary(), 1, vec![spec])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let admin = Admin::new(&cluster.namesrv_addr()).expect("admin client");
@@ -383,7 +403,7 @@ async fn sql92_filter_delivers_exactly_the_matching_messages() {
     let log = Log::default();
     let mut rust_consumer = rust_push(
         &client,
-        &ns,
+        &cluster,
         RustPush {
             group: "feat-sql-rust",
             instance: "rust",
@@ -430,7 +450,10 @@ async fn sql92_filter_delivers_exactly_the_matching_messages() {
             }
             sluice.send(m, SEND_TIMEOUT).await.expect("send");
         } else {
-            let mut builder = RustMessage::builder().topic(TOPIC).tags("T").body(body.into_bytes());
+            let mut builder = RustMessage::builder()
+                .topic(TOPIC)
+                .tags("T")
+                .body(body.into_bytes());
             if let Some(a) = &a {
                 builder = builder.raw_property("a", a.as_str()).expect("property a");
             }
@@ -440,7 +463,10 @@ async fn sql92_filter_delivers_exactly_the_matching_messages() {
             rust_send(&rust, builder.build_unchecked()).await;
         }
     }
-    assert!(expected.len() >= 8 && expected.len() < N / 2, "{expected:?}");
+    assert!(
+        expected.len() >= 8 && expected.len() < N / 2,
+        "{expected:?}"
+    );
 
     for who in ["rust", "sluice"] {
         log.wait_until(who, Duration::from_secs(40), |seen| {
@@ -507,7 +533,11 @@ fn check_key_order(deliveries: &[Got], queues: i32) -> usize {
     }
     let per_key = ORDER_MESSAGES / ORDER_KEYS;
     for key in 0..ORDER_KEYS {
-        assert_eq!(next.get(&key).copied(), Some(per_key), "key {key} incomplete");
+        assert_eq!(
+            next.get(&key).copied(),
+            Some(per_key),
+            "key {key} incomplete"
+        );
     }
     repeats
 }
@@ -558,8 +588,8 @@ async fn orderly_group_keeps_per_key_order_through_a_rebalance() {
         orderly: true,
     };
     let members = Arc::new(tokio::sync::Mutex::new(vec![
-        rust_push(&client, &ns, member("r1"), &log).await,
-        rust_push(&client, &ns, member("r2"), &log).await,
+        rust_push(&client, &cluster, member("r1"), &log).await,
+        rust_push(&client, &cluster, member("r2"), &log).await,
     ]));
     let producer_ref = &producer;
     send_ordered(
@@ -577,15 +607,18 @@ async fn orderly_group_keeps_per_key_order_through_a_rebalance() {
             };
             match producer_ref.send_with_selector(m, selector, key).await {
                 Ok(Some(_)) => {}
-                other => panic!("ordered send of key {key}: {:?}", other.err().map(|e| error_chain(&e))),
+                other => panic!(
+                    "ordered send of key {key}: {:?}",
+                    other.err().map(|e| error_chain(&e))
+                ),
             }
         },
         |phase| {
-            let (members, client, ns, log) = (members.clone(), &client, ns.clone(), log.clone());
+            let (members, client, cluster, log) = (members.clone(), &client, &cluster, log.clone());
             async move {
                 let mut members = members.lock().await;
                 if phase == 1 {
-                    members.push(rust_push(client, &ns, member("r3"), &log).await);
+                    members.push(rust_push(client, cluster, member("r3"), &log).await);
                 } else {
                     let mut first = members.remove(0);
                     first.shutdown().await;
@@ -608,7 +641,10 @@ async fn orderly_group_keeps_per_key_order_through_a_rebalance() {
     let repeats = check_key_order(&rust_log, QUEUES);
     let r3 = rust_log.iter().filter(|g| g.consumer == "r3").count();
     assert!(r3 > 0, "the member added during the run got queues");
-    eprintln!("rocketmq-client-rust orderly: {} deliveries, {repeats} repeated, r3 took {r3}", rust_log.len());
+    eprintln!(
+        "rocketmq-client-rust orderly: {} deliveries, {repeats} repeated, r3 took {r3}",
+        rust_log.len()
+    );
     for mut m in members.lock().await.drain(..) {
         m.shutdown().await;
     }
@@ -632,7 +668,8 @@ async fn orderly_group_keeps_per_key_order_through_a_rebalance() {
     let sluice_ref = &sluice;
     send_ordered(
         |key, seq| async move {
-            let m = Message::new(SLUICE_TOPIC, order_body(key, seq)).with_keys([format!("order-{key}")]);
+            let m = Message::new(SLUICE_TOPIC, order_body(key, seq))
+                .with_keys([format!("order-{key}")]);
             sluice_ref
                 .send_with_selector(
                     m,
@@ -675,7 +712,10 @@ async fn orderly_group_keeps_per_key_order_through_a_rebalance() {
     let repeats = check_key_order(&sluice_log, QUEUES);
     let s3 = sluice_log.iter().filter(|g| g.consumer == "s3").count();
     assert!(s3 > 0, "the member added during the run got queues");
-    eprintln!("Sluice orderly: {} deliveries, {repeats} repeated, s3 took {s3}", sluice_log.len());
+    eprintln!(
+        "Sluice orderly: {} deliveries, {repeats} repeated, s3 took {s3}",
+        sluice_log.len()
+    );
     for m in members.lock().await.drain(..) {
         m.shutdown().await;
     }
@@ -702,7 +742,7 @@ async fn broadcasting_consumers_each_receive_every_message() {
         rust_consumers.push(
             rust_push(
                 &client,
-                &ns,
+                &cluster,
                 RustPush {
                     group: "feat-bc-rust",
                     instance,
@@ -755,11 +795,15 @@ async fn broadcasting_consumers_each_receive_every_message() {
         }
     }
     let consumers = ["r1", "r2", "r3", "s1", "s2", "s3"];
-    log.wait_until("every broadcasting consumer", Duration::from_secs(40), |seen| {
-        consumers
-            .iter()
-            .all(|c| seen.iter().filter(|g| g.consumer == *c).count() >= N)
-    })
+    log.wait_until(
+        "every broadcasting consumer",
+        Duration::from_secs(40),
+        |seen| {
+            consumers
+                .iter()
+                .all(|c| seen.iter().filter(|g| g.consumer == *c).count() >= N)
+        },
+    )
     .await;
     log.settle(Duration::from_secs(3), Duration::from_secs(20))
         .await;
@@ -795,7 +839,7 @@ async fn reset_by_time_rewinds_a_running_group() {
     let log = Log::default();
     let mut rust_consumer = rust_push(
         &client,
-        &ns,
+        &cluster,
         RustPush {
             group: "feat-reset-rust",
             instance: "rust",
@@ -827,7 +871,10 @@ async fn reset_by_time_rewinds_a_running_group() {
         async move {
             for i in 0..N {
                 producer
-                    .send(Message::new(TOPIC, format!("{prefix}-{i:02}")), SEND_TIMEOUT)
+                    .send(
+                        Message::new(TOPIC, format!("{prefix}-{i:02}")),
+                        SEND_TIMEOUT,
+                    )
                     .await
                     .expect("send");
             }
@@ -879,7 +926,11 @@ async fn reset_by_time_rewinds_a_running_group() {
         .await;
     let seen = log.snapshot();
     for who in ["rust", "sluice"] {
-        assert_eq!(count(&seen, who, "old-"), N, "{who}: older messages replayed");
+        assert_eq!(
+            count(&seen, who, "old-"),
+            N,
+            "{who}: older messages replayed"
+        );
         assert_eq!(count(&seen, who, "new-"), 2 * N, "{who}: replay count");
     }
     rust_consumer.shutdown().await;
@@ -901,7 +952,7 @@ async fn delay_level_two_arrives_between_five_and_six_seconds() {
     let log = Log::default();
     let mut rust_consumer = rust_push(
         &client,
-        &ns,
+        &cluster,
         RustPush {
             group: "feat-delay-rust",
             instance: "rust",
@@ -936,7 +987,8 @@ async fn delay_level_two_arrives_between_five_and_six_seconds() {
         .expect("send");
     for who in ["rust", "sluice"] {
         log.wait_until("warm-up message", Duration::from_secs(40), |seen| {
-            seen.iter().any(|g| g.consumer == who && g.body == "warm-up")
+            seen.iter()
+                .any(|g| g.consumer == who && g.body == "warm-up")
         })
         .await;
     }
@@ -971,7 +1023,11 @@ async fn delay_level_two_arrives_between_five_and_six_seconds() {
         })
         .await;
     }
-    for g in log.snapshot().iter().filter(|g| g.body.starts_with("delayed-")) {
+    for g in log
+        .snapshot()
+        .iter()
+        .filter(|g| g.body.starts_with("delayed-"))
+    {
         let (_, before, after) = sends
             .iter()
             .find(|(body, ..)| *body == g.body)
