@@ -196,6 +196,19 @@ async fn rust_push(
     spec: RustPush<'_>,
     log: &Log,
 ) -> DefaultMQPushConsumer {
+    let who = format!("{}/{}", spec.group, spec.instance);
+    try_rust_push(client, cluster, spec, log)
+        .await
+        .unwrap_or_else(|e| panic!("consumer {who}: {e}\n{}", cluster.log_tails()))
+}
+
+/// A started rocketmq-client-rust push consumer, or why it could not start.
+async fn try_rust_push(
+    client: &RustClient,
+    cluster: &Cluster,
+    spec: RustPush<'_>,
+    log: &Log,
+) -> Result<DefaultMQPushConsumer, String> {
     let ns = cluster.namesrv_addr();
     let mut config = RustClientConfig::default();
     // Unique in the process: rocketmq-client-rust shares client instances by client id.
@@ -213,12 +226,7 @@ async fn rust_push(
         .subscribe_with_selector(spec.topic, Some(spec.selector))
         .await
     {
-        panic!(
-            "consumer {}/{} could not subscribe: {}",
-            spec.group,
-            spec.instance,
-            error_chain(&e)
-        );
+        return Err(format!("could not subscribe: {}", error_chain(&e)));
     }
     let name = spec.instance.to_string();
     if spec.orderly {
@@ -233,15 +241,9 @@ async fn rust_push(
         });
     }
     if let Err(e) = consumer.start().await {
-        panic!(
-            "consumer {}/{} did not start: {}\n{}",
-            spec.group,
-            spec.instance,
-            error_chain(&e),
-            cluster.log_tails()
-        );
+        return Err(format!("did not start: {}", error_chain(&e)));
     }
-    consumer
+    Ok(consumer)
 }
 
 /// How a Sluice push consumer is set up.
@@ -481,6 +483,29 @@ async fn sql92_filter_delivers_exactly_the_matching_messages() {
         let got: BTreeSet<String> = bodies.iter().cloned().collect();
         assert_eq!(got, expected, "{who} consumer: wrong set");
         assert_eq!(bodies.len(), expected.len(), "{who} consumer: duplicates");
+    }
+    // A malformed expression: the broker's CHECK_CLIENT_CONFIG answer stops the start of a
+    // rocketmq-client-rust consumer, with the parse error.
+    let refused = try_rust_push(
+        &client,
+        &cluster,
+        RustPush {
+            group: "feat-sql-bad",
+            instance: "bad",
+            topic: TOPIC,
+            selector: MessageSelector::by_sql("a > AND b = 'x'"),
+            model: RustModel::Clustering,
+            orderly: false,
+        },
+        &log,
+    )
+    .await;
+    match refused {
+        Ok(mut c) => {
+            c.shutdown().await;
+            panic!("a consumer with a malformed SQL92 expression started");
+        }
+        Err(e) => assert!(e.contains("invalid SQL92 filter"), "{e}"),
     }
     rust_consumer.shutdown().await;
     sluice_consumer.shutdown().await;
