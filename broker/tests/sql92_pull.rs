@@ -336,3 +336,58 @@ async fn filter_support_retry_applies_the_original_topics_filter() {
         b.stop().await;
     }
 }
+
+/// Pull scan rate with a SQL92 filter against `*`, printed, never asserted.
+/// Run: `cargo test --release -p sluice-broker --test sql92_pull -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run explicitly with --ignored --nocapture"]
+async fn sql92_pull_scan_rate() {
+    const N: usize = 20_000;
+    let b = start_broker(|c| c.enable_property_filter = true).await;
+    let body = vec![b'x'; 256];
+    for i in 0..N {
+        let a = (i % 10).to_string();
+        let p = props(&[("TAGS", "T1"), ("KEYS", "k"), ("a", &a), ("b", "x")]);
+        let r = b.invoke(send_v2("TopicSqlBench", 0, &p, &body)).await;
+        assert_eq!(r.code, 0, "{r:?}");
+    }
+    wait_max_offset(&b, "TopicSqlBench", 0, N as i64).await;
+    for (what, expression, kind) in [
+        ("TAG *", "*", "TAG"),
+        (
+            "SQL92 a > 8 AND b = 'x' (10% match)",
+            "a > 8 AND b = 'x'",
+            "SQL92",
+        ),
+        ("SQL92 b = 'x' (all match)", "b = 'x'", "SQL92"),
+    ] {
+        let start = std::time::Instant::now();
+        let mut h = pull_header(
+            "G_SQL_BENCH",
+            "TopicSqlBench",
+            0,
+            0,
+            FLAG_SUBSCRIPTION,
+            expression,
+            0,
+        );
+        h.expression_type = Some(kind.into());
+        let mut delivered = 0usize;
+        let mut round_trips = 0usize;
+        while h.queue_offset < N as i64 {
+            let r = b.invoke(pull(&h)).await;
+            round_trips += 1;
+            let header: PullMessageResponseHeader = r.decode_header().unwrap();
+            if r.code == 0 {
+                delivered += decode_messages(&r.body.to_bytes(), false).unwrap().len();
+            }
+            h.queue_offset = header.next_begin_offset;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{what}: scanned {N} in {secs:.2} s = {:.0} msg/s scanned, {delivered} delivered, {round_trips} pulls",
+            N as f64 / secs
+        );
+    }
+    b.stop().await;
+}
