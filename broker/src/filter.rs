@@ -15,9 +15,11 @@
 //! `filterSupportRetry=true`: a pull of a group's `%RETRY%` topic evaluates, for each message, the
 //! group's SQL92 filter of the message's original topic (its `RETRY_TOPIC` property), so a
 //! message sent back for a retry is not redelivered once the group's filter no longer matches it
-//! (Apache's `ExpressionForRetryMessageFilter`, as designed in 4.1). Messages whose original topic
-//! has no SQL92 filter pass. With `filterSupportRetry=false` (the default) retry topics are not
-//! filtered.
+//! (Apache's `ExpressionForRetryMessageFilter`). Messages whose original topic has no SQL92
+//! filter pass. One difference: Apache's current filter returns early for a tag-type retry
+//! subscription, which is what clients register for `%RETRY%` (`*`), so there the option only
+//! acts on SQL92 retry subscriptions; here it acts on both, which is what the option is for.
+//! With `filterSupportRetry=false` (the default) retry topics are not filtered.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
