@@ -484,6 +484,34 @@ async fn sql92_filter_delivers_exactly_the_matching_messages() {
         assert_eq!(got, expected, "{who} consumer: wrong set");
         assert_eq!(bodies.len(), expected.len(), "{who} consumer: duplicates");
     }
+    // The Sluice pull consumer carries its SQL92 subscription in each pull (FLAG_SUBSCRIPTION).
+    let pull = sluice_client::PullConsumer::builder("feat-sql-pull")
+        .namesrv_addr(ns.as_str())
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .long_poll(Duration::from_secs(1))
+        .build()
+        .expect("pull consumer builds");
+    pull.start().await.expect("pull consumer starts");
+    pull.subscribe_sql92(TOPIC, FILTER).expect("subscribe");
+    let mut pulled = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pulled.len() < expected.len() && Instant::now() < deadline {
+        for m in pull.poll(Duration::from_millis(500)).await.expect("poll") {
+            pulled.push(sluice_body(&m));
+        }
+    }
+    // Nothing more arrives.
+    for m in pull.poll(Duration::from_secs(2)).await.expect("poll") {
+        pulled.push(sluice_body(&m));
+    }
+    pulled.sort();
+    assert_eq!(
+        pulled,
+        expected.iter().cloned().collect::<Vec<_>>(),
+        "Sluice pull consumer"
+    );
+    pull.shutdown().await;
+
     // A malformed expression: the broker's CHECK_CLIENT_CONFIG answer stops the start of a
     // rocketmq-client-rust consumer, with the parse error.
     let refused = try_rust_push(
