@@ -25,6 +25,8 @@ pub struct BrokerState {
     pub consumer_offsets: ConsumerOffsetManager,
     /// Producer and consumer groups with their connections.
     pub clients: Arc<ClientRegistry>,
+    /// Compiled SQL92 filters per consumer group and topic.
+    pub filters: Arc<crate::filter::ConsumerFilters>,
     pub metrics: Arc<BrokerMetrics>,
     pub send_flow_control: SendFlowControl,
     /// When this broker started (ms since the epoch; GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
@@ -55,6 +57,7 @@ impl BrokerState {
         Ok(BrokerState {
             failover,
             clients: Arc::new(ClientRegistry::new(&config)),
+            filters: Arc::new(crate::filter::ConsumerFilters::new()),
             config: RwLock::new(Arc::new(config)),
             store,
             topics,

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use sluice_remoting::body::heartbeat::EXPRESSION_SQL92;
 use sluice_remoting::body::{
     GetConsumerListByGroupResponseBody, HeartbeatData, JsonBody, SubscriptionData,
 };
@@ -69,7 +68,9 @@ impl ClientManageProcessor {
             Some(RequestCode::HeartBeat) => self.heartbeat(channel, request),
             Some(RequestCode::UnregisterClient) => self.unregister_client(channel, request),
             Some(RequestCode::GetConsumerListByGroup) => self.consumer_list(request),
-            Some(RequestCode::CheckClientConfig) => check_client_config(request),
+            Some(RequestCode::CheckClientConfig) => {
+                check_client_config(request, self.state.config().enable_property_filter)
+            }
             _ => RemotingCommand::response_to(request, ResponseCode::RequestCodeNotSupported)
                 .with_remark(format!(" request type {} not supported", request.code)),
         }
@@ -132,6 +133,18 @@ impl ClientManageProcessor {
             } else {
                 consumer.subscription_data_set.clone()
             };
+            for (topic, err) in state
+                .filters
+                .register_group(&consumer.group_name, &subscriptions)
+            {
+                tracing::warn!(
+                    group = %consumer.group_name,
+                    topic = %topic,
+                    client = %data.client_id,
+                    error = %err,
+                    "consumer subscribed with a SQL92 expression that does not compile; its pulls will be refused"
+                );
+            }
             let registration = ConsumerRegistration {
                 consume_type: consumer.consume_type,
                 message_model: consumer.message_model,
@@ -204,9 +217,9 @@ pub struct CheckClientRequestBody {
 
 impl JsonBody for CheckClientRequestBody {}
 
-/// Tag subscriptions are always fine; SQL92 (or any other expression type) is refused as
-/// Apache refuses it when property filtering is off, since this broker cannot evaluate it yet.
-fn check_client_config(request: &RemotingCommand) -> RemotingCommand {
+/// Tag subscriptions are always fine; SQL92 needs `enablePropertyFilter` (else SYSTEM_ERROR, as
+/// Apache) and an expression that compiles (else SUBSCRIPTION_PARSE_FAILED with the parse error).
+fn check_client_config(request: &RemotingCommand, enable_property_filter: bool) -> RemotingCommand {
     let body = request.body.to_bytes();
     if body.is_empty() {
         return RemotingCommand::response_to(request, ResponseCode::Success);
@@ -215,18 +228,21 @@ fn check_client_config(request: &RemotingCommand) -> RemotingCommand {
         Ok(b) => b,
         Err(e) => return bad_request(request, format!("CHECK_CLIENT_CONFIG body: {e}")),
     };
-    match checked.subscription_data {
-        Some(sub) if !sub.is_tag_type() => {
-            let kind = if sub.expression_type.eq_ignore_ascii_case(EXPRESSION_SQL92) {
-                EXPRESSION_SQL92.to_string()
-            } else {
-                sub.expression_type
-            };
-            RemotingCommand::response_to(request, ResponseCode::SystemError).with_remark(format!(
-                "The broker does not support consumer to filter message by {kind}"
-            ))
+    let Some(sub) = checked.subscription_data else {
+        return RemotingCommand::response_to(request, ResponseCode::Success);
+    };
+    match crate::filter::check_subscription(&sub, enable_property_filter) {
+        Ok(()) => RemotingCommand::response_to(request, ResponseCode::Success),
+        Err(r) => {
+            tracing::warn!(
+                client = %checked.client_id,
+                group = %checked.group,
+                expression = %sub.sub_string,
+                remark = %r.remark,
+                "CHECK_CLIENT_CONFIG refused a subscription"
+            );
+            RemotingCommand::response_to(request, r.code).with_remark(r.remark)
         }
-        _ => RemotingCommand::response_to(request, ResponseCode::Success),
     }
 }
 
@@ -238,10 +254,10 @@ mod tests {
     fn check_client_config_accepts_tags_and_refuses_sql92() {
         let tag = br#"{"clientId":"c","group":"g","subscriptionData":{"topic":"T","subString":"a","expressionType":"TAG"}}"#;
         let req = RemotingCommand::request(RequestCode::CheckClientConfig).with_body(tag.to_vec());
-        assert_eq!(check_client_config(&req).code, 0);
+        assert_eq!(check_client_config(&req, false).code, 0);
         let sql = br#"{"clientId":"c","group":"g","subscriptionData":{"topic":"T","subString":"a > 1","expressionType":"SQL92"}}"#;
         let req = RemotingCommand::request(RequestCode::CheckClientConfig).with_body(sql.to_vec());
-        let resp = check_client_config(&req);
+        let resp = check_client_config(&req, false);
         assert_eq!(resp.code, ResponseCode::SystemError.as_i32());
         assert_eq!(
             resp.remark.as_deref(),
@@ -250,8 +266,22 @@ mod tests {
         let junk =
             RemotingCommand::request(RequestCode::CheckClientConfig).with_body(b"{".to_vec());
         assert_eq!(
-            check_client_config(&junk).code,
+            check_client_config(&junk, false).code,
             ResponseCode::SystemError.as_i32()
         );
+    }
+
+    #[test]
+    fn check_client_config_compiles_sql92_with_property_filter_on() {
+        let sql = br#"{"clientId":"c","group":"g","subscriptionData":{"topic":"T","subString":"a > 5 AND b = 'x'","expressionType":"SQL92"}}"#;
+        let req = RemotingCommand::request(RequestCode::CheckClientConfig).with_body(sql.to_vec());
+        assert_eq!(check_client_config(&req, true).code, 0);
+        let bad = br#"{"clientId":"c","group":"g","subscriptionData":{"topic":"T","subString":"a > AND","expressionType":"SQL92"}}"#;
+        let req = RemotingCommand::request(RequestCode::CheckClientConfig).with_body(bad.to_vec());
+        let resp = check_client_config(&req, true);
+        assert_eq!(resp.code, ResponseCode::SubscriptionParseFailed.as_i32());
+        let remark = resp.remark.unwrap_or_default();
+        assert!(remark.contains("a > AND"), "{remark}");
+        assert!(remark.contains("column"), "{remark}");
     }
 }

@@ -20,7 +20,7 @@ use sluice_store::{GetResult, GetStatus};
 
 use super::Processors;
 use crate::client_registry::ClientRegistry;
-use crate::filter::{build_subscription, TagFilter};
+use crate::filter::{build_subscription, property_filter_disabled, pull_filter, PullFilter};
 use crate::long_polling::{hold_time, LongPolling, Wake};
 use crate::state::BrokerState;
 use crate::topic_config;
@@ -58,7 +58,7 @@ pub struct PullProcessor {
 /// A pull that passed every check: what serving it needs.
 struct Admitted {
     header: PullMessageRequestHeader,
-    filter: TagFilter,
+    filter: PullFilter,
     topic_sys_flag: i32,
     group_sys_flag: i32,
 }
@@ -248,12 +248,13 @@ impl PullProcessor {
                     format!("bad pull request header: {e}"),
                 )
             })?;
-        let (broker_permission, broker_ip, property_filter) = {
+        let (broker_permission, broker_ip, property_filter, filter_support_retry) = {
             let config = self.state.config();
             (
                 config.broker_permission,
                 config.broker_ip1.clone(),
                 config.enable_property_filter,
+                config.filter_support_retry,
             )
         };
         if !topic_config::is_readable(broker_permission) {
@@ -309,17 +310,16 @@ impl PullProcessor {
         }
         let subscription = self.subscription(request, &header, &group_cfg)?;
         if !subscription.is_tag_type() && !property_filter {
-            return Err(refuse(
-                request,
-                ResponseCode::SystemError,
-                format!(
-                    "The broker does not support consumer to filter message by {}",
-                    subscription.expression_type
-                ),
-            ));
+            let r = property_filter_disabled(&subscription.expression_type);
+            return Err(refuse(request, r.code, r.remark));
         }
-        let filter = TagFilter::from_subscription(&subscription)
-            .map_err(|r| refuse(request, r.code, r.remark))?;
+        let filter = pull_filter(
+            group,
+            &subscription,
+            &self.state.filters,
+            filter_support_retry,
+        )
+        .map_err(|r| refuse(request, r.code, r.remark))?;
         Ok(Admitted {
             filter,
             topic_sys_flag: topic_cfg.topic_sys_flag,
