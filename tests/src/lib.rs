@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod netns;
 pub mod ports;
 pub mod process;
 pub mod raw;
@@ -25,6 +26,15 @@ pub use raw::{RawConnection, RawFrame};
 macro_rules! nameserver_bin {
     () => {
         env!("CARGO_BIN_EXE_it-mqnamesrv")
+    };
+}
+
+/// Path of the controller wrapper binary; usable only from this package's integration tests
+/// built with the `broker` feature.
+#[macro_export]
+macro_rules! controller_bin {
+    () => {
+        env!("CARGO_BIN_EXE_it-mqcontroller")
     };
 }
 
