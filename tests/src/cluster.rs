@@ -41,6 +41,60 @@ fn write_properties(path: &Path, entries: &[(String, String)]) -> Result<()> {
         .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))
 }
 
+/// A running `mqcontroller` child (automatic failover) with its own temp dir.
+#[derive(Debug)]
+pub struct ControllerProcess {
+    pub process: ServerProcess,
+    pub port: u16,
+    pub config_path: PathBuf,
+    pub dir: TempDir,
+}
+
+impl ControllerProcess {
+    /// Starts a controller on a free port, listening on every address (so brokers in network
+    /// namespaces reach it), with extra `controller.conf` entries.
+    pub async fn start_with(binary: impl AsRef<Path>, extra: &[(&str, &str)]) -> Result<Self> {
+        let dir = temp_dir("sluice-controller-")?;
+        let port = free_port()?;
+        let config_path = dir.path().join("controller.conf");
+        let mut entries: Vec<(String, String)> = vec![
+            ("listenPort".into(), port.to_string()),
+            ("bindAddress".into(), "0.0.0.0".into()),
+            (
+                "controllerStorePath".into(),
+                dir.path().join("store").display().to_string(),
+            ),
+        ];
+        entries.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        write_properties(&config_path, &entries)?;
+        let mut process = ServerProcess::new(
+            format!("mqcontroller 127.0.0.1:{port}"),
+            binary.as_ref(),
+            vec!["-c".into(), config_path.clone().into_os_string()],
+            loopback(port),
+            dir.path().join("controller.log"),
+        );
+        process.envs.push(("HOME".into(), dir.path().into()));
+        process.start().await?;
+        Ok(Self {
+            process,
+            port,
+            config_path,
+            dir,
+        })
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The saved replica table (`replicas.json`) as JSON, if written yet.
+    pub fn replica_table(&self) -> Option<serde_json::Value> {
+        let bytes = std::fs::read(self.dir.path().join("store").join("replicas.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
 /// A running `mqnamesrv` child with its own temp dir and `namesrv.conf`.
 #[derive(Debug)]
 pub struct NameServerProcess {
@@ -212,6 +266,8 @@ pub struct BrokerProcess {
     pub process: ServerProcess,
     pub spec: BrokerSpec,
     pub port: u16,
+    /// The address it advertises and is reached at (`127.0.0.1`, or a namespace's address).
+    pub host: String,
     pub config_path: PathBuf,
     pub dir: TempDir,
 }
@@ -224,6 +280,18 @@ impl BrokerProcess {
         namesrv_addr: &str,
         spec: BrokerSpec,
     ) -> Result<Self> {
+        Self::start_on(binary, namesrv_addr, spec, None).await
+    }
+
+    /// Like [`start`](Self::start), inside the network namespace `ns` when given: the broker
+    /// advertises and is reached at the namespace's address.
+    pub async fn start_on(
+        binary: impl AsRef<Path>,
+        namesrv_addr: &str,
+        spec: BrokerSpec,
+        ns: Option<&crate::netns::NetNs>,
+    ) -> Result<Self> {
+        let host = ns.map_or_else(|| "127.0.0.1".to_string(), |n| n.ns_ip.clone());
         let dir = temp_dir("sluice-broker-")?;
         let port = free_broker_port()?;
         // Its own Prometheus port: the default (5557) would collide between parallel tests.
@@ -237,7 +305,7 @@ impl BrokerProcess {
             ("namesrvAddr", namesrv_addr.to_string()),
             ("listenPort", port.to_string()),
             ("haListenPort", (port + 1).to_string()),
-            ("brokerIP1", "127.0.0.1".to_string()),
+            ("brokerIP1", host.clone()),
             ("storePathRootDir", store.display().to_string()),
             (
                 "storePathCommitLog",
@@ -254,11 +322,24 @@ impl BrokerProcess {
         .collect();
         entries.extend(spec.config.iter().cloned());
         write_properties(&config_path, &entries)?;
+        let socket: SocketAddr = format!("{host}:{port}")
+            .parse()
+            .map_err(|e| HarnessError::new(format!("bad broker address {host}:{port}: {e}")))?;
+        let conf_args = vec!["-c".into(), config_path.clone().into_os_string()];
+        let (program, args): (PathBuf, Vec<std::ffi::OsString>) = match ns {
+            None => (binary.as_ref().to_path_buf(), conf_args),
+            Some(n) => {
+                let mut a = n.exec_prefix();
+                a.push(binary.as_ref().as_os_str().to_owned());
+                a.extend(conf_args);
+                (PathBuf::from("ip"), a)
+            }
+        };
         let mut process = ServerProcess::new(
-            format!("mqbroker {} 127.0.0.1:{port}", spec.broker_name),
-            binary.as_ref(),
-            vec!["-c".into(), config_path.clone().into_os_string()],
-            loopback(port),
+            format!("mqbroker {} {host}:{port}", spec.broker_name),
+            program,
+            args,
+            socket,
             dir.path().join("broker.log"),
         );
         process.envs.push(("HOME".into(), dir.path().into()));
@@ -267,17 +348,18 @@ impl BrokerProcess {
             process,
             spec,
             port,
+            host,
             config_path,
             dir,
         })
     }
 
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     pub fn socket_addr(&self) -> SocketAddr {
-        loopback(self.port)
+        self.process.addr
     }
 
     pub fn store_dir(&self) -> PathBuf {

@@ -15,7 +15,7 @@ pub mod ports;
 pub mod process;
 pub mod raw;
 
-pub use cluster::{BrokerProcess, BrokerSpec, Cluster, NameServerProcess};
+pub use cluster::{BrokerProcess, BrokerSpec, Cluster, ControllerProcess, NameServerProcess};
 pub use error::HarnessError;
 pub use process::ServerProcess;
 pub use raw::{RawConnection, RawFrame};
