@@ -32,6 +32,8 @@ pub struct Broker {
     metrics_addr: Option<SocketAddr>,
     /// Delay-level delivery; masters only.
     schedule: Option<crate::schedule::ScheduleService>,
+    /// Arbitrary-time delivery; masters with `timerWheelEnable` only.
+    timer: Option<crate::timer::TimerService>,
 }
 
 /// A free TCP port on `ip` (for `listenPort=0` / `metricsPromExporterPort=0`). The port is chosen
@@ -80,6 +82,17 @@ impl Broker {
         let schedule = if config.is_master() {
             match crate::schedule::ScheduleService::start(state.clone()).await {
                 Ok(s) => Some(s),
+                Err(e) => {
+                    let _ = store.shutdown();
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
+        let timer = if config.is_master() && config.timer_wheel_enable {
+            match crate::timer::TimerService::start(state.clone()).await {
+                Ok(t) => Some(t),
                 Err(e) => {
                     let _ = store.shutdown();
                     return Err(e);
@@ -146,6 +159,7 @@ impl Broker {
             tasks,
             metrics_addr,
             schedule,
+            timer,
         })
     }
 
@@ -168,6 +182,11 @@ impl Broker {
         self.metrics_addr
     }
 
+    /// The timer (arbitrary-time delivery), when it runs.
+    pub fn timer(&self) -> Option<&crate::timer::TimerService> {
+        self.timer.as_ref()
+    }
+
     /// Registers with every NameServer now (also done periodically and on topic changes).
     pub async fn register_now(&self) {
         self.registrar.register_all().await;
@@ -186,6 +205,11 @@ impl Broker {
         if let Some(schedule) = self.schedule.take() {
             if let Err(e) = schedule.shutdown().await {
                 tracing::error!(error = %e, "cannot write delayOffset.json at shutdown");
+            }
+        }
+        if let Some(timer) = self.timer.take() {
+            if let Err(e) = timer.shutdown().await {
+                tracing::error!(error = %e, "cannot write the timer checkpoint at shutdown");
             }
         }
         let state = self.state.clone();

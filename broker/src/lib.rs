@@ -10,6 +10,7 @@
 //! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`processor`]: the request-code table, one module per request family.
 //! - [`schedule`]: delay-level delivery from `SCHEDULE_TOPIC_XXXX` and `delayOffset.json`.
+//! - [`timer`]: arbitrary-time delivery from `rmq_sys_wheel_timer` (timer log + wheel).
 //! - [`broker`]: [`Broker::start`] / [`Broker::shutdown`]; [`cli`]: the `mqbroker` command line.
 
 pub mod broker;
@@ -31,6 +32,7 @@ pub mod schedule;
 pub mod sql92;
 pub mod state;
 pub mod subscription_group;
+pub mod timer;
 pub mod topic_config;
 
 pub use broker::Broker;
