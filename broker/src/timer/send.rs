@@ -60,6 +60,7 @@ pub fn delivery_time(
             "timer message property {name} = `{v}` is out of range"
         ))
     };
+    let mut used = property::TIMER_DELAY_SEC;
     let deliver_ms = if let Some(v) = props.get(property::TIMER_DELAY_SEC) {
         let sec = parse(property::TIMER_DELAY_SEC, v)?;
         if sec < 0 {
@@ -72,6 +73,7 @@ pub fn delivery_time(
             .and_then(|ms| now.checked_add(ms))
             .ok_or_else(|| overflow(property::TIMER_DELAY_SEC, v))?
     } else if let Some(v) = props.get(property::TIMER_DELAY_MS) {
+        used = property::TIMER_DELAY_MS;
         let ms = parse(property::TIMER_DELAY_MS, v)?;
         if ms < 0 {
             return Err(illegal(format!(
@@ -88,6 +90,7 @@ pub fn delivery_time(
         else {
             return Ok(None);
         };
+        used = name;
         let at = parse(name, v)?;
         if at <= 0 {
             return Err(illegal(format!(
@@ -99,7 +102,7 @@ pub fn delivery_time(
     let max_ms = (max_delay_sec as i64).saturating_mul(1000);
     if deliver_ms.saturating_sub(now) > max_ms {
         return Err(illegal(format!(
-            "timer message delivery time {deliver_ms} is {} ms from now, beyond the limit of {max_delay_sec} s (timerMaxDelaySec)",
+            "timer message property {used} asks for delivery at {deliver_ms}, {} ms from now, beyond the limit of {max_delay_sec} s (timerMaxDelaySec)",
             deliver_ms - now
         )));
     }
