@@ -21,7 +21,8 @@
 //! nothing is delivered twice. After a crash, deliveries made since the last checkpoint (at most
 //! `timerFlushIntervalMs` plus one batch) may be made again: at-least-once, never lost.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -118,6 +119,30 @@ enum Take {
     NotYet(i64),
 }
 
+/// An entry in the delivery heap (ordered by position as a tie-break; positions are unique).
+#[derive(Clone, Copy, Debug)]
+struct Pending(TimerEntry);
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.phy_offset, self.0.prev).cmp(&(other.0.phy_offset, other.0.prev))
+    }
+}
+
 /// Outcome of one delivery.
 enum Handled {
     Delivered,
@@ -164,13 +189,29 @@ impl Inner {
         if now < slot_ms {
             return Take::NotYet(slot_ms);
         }
-        // Walked newest → oldest; when the chain is longer than a batch, the newest are dropped
-        // (taken by a later batch), so that what is handed out is a contiguous oldest run.
+        let (batch, newest) = self.collect(self.done_up_to, BATCH_MAX);
+        if batch.is_empty() {
+            if now >= slot_ms + precision {
+                self.done_ms = slot_ms + precision;
+                self.done_up_to = -1;
+                return Take::Advanced;
+            }
+            return Take::Wait(slot_ms + precision);
+        }
+        Take::Batch(batch, newest)
+    }
+
+    /// The entries of the cursor's slot at positions after `after`, at most `max` (the oldest
+    /// ones), oldest first, and the newest position among them (−1 when none).
+    fn collect(&self, after: i64, max: usize) -> (Vec<TimerEntry>, i64) {
+        let slot_ms = self.done_ms;
+        // Walked newest → oldest; when the chain is longer than `max`, the newest are dropped
+        // (taken later), so that what is handed out is a contiguous oldest run.
         let mut batch: VecDeque<(i64, TimerEntry)> = VecDeque::new();
         if let Some(slot) = self.wheel.get(slot_ms) {
             let mut pos = slot.last;
             let mut walked = 0i64;
-            while pos > self.done_up_to && walked <= slot.count as i64 {
+            while pos > after && walked <= slot.count as i64 && max > 0 {
                 walked += 1;
                 let Some(entry) = self.log.read(pos as u64) else {
                     tracing::error!(
@@ -181,22 +222,14 @@ impl Inner {
                     break;
                 };
                 batch.push_back((pos, entry));
-                if batch.len() > BATCH_MAX {
+                if batch.len() > max {
                     batch.pop_front();
                 }
                 pos = entry.prev;
             }
         }
-        if batch.is_empty() {
-            if now >= slot_ms + precision {
-                self.done_ms = slot_ms + precision;
-                self.done_up_to = -1;
-                return Take::Advanced;
-            }
-            return Take::Wait(slot_ms + precision);
-        }
         let newest = batch.front().map(|(pos, _)| *pos).unwrap_or(-1);
-        Take::Batch(batch.into_iter().rev().map(|(_, e)| e).collect(), newest)
+        (batch.into_iter().rev().map(|(_, e)| e).collect(), newest)
     }
 
     fn checkpoint(&self) -> TimerCheckpoint {
@@ -536,47 +569,43 @@ impl Shared {
         Ok(true)
     }
 
-    /// Delivers one batch of the cursor's slot, no entry before its time.
+    /// Delivers one batch of the cursor's slot, no entry before its time. Entries that land in
+    /// the slot while the batch waits for a later entry's time join the batch (so that a late
+    /// arrival due now is not held behind the rest of the slot); the slot's progress is recorded
+    /// once everything taken is delivered.
     async fn deliver_batch(&self, entries: Vec<TimerEntry>, newest: i64) {
-        let mut entries = entries;
-        entries.sort_by_key(|e| e.deliver_ms);
+        let mut newest = newest;
+        let mut heap: BinaryHeap<Reverse<(i64, Pending)>> = entries
+            .into_iter()
+            .map(|e| Reverse((e.deliver_ms, Pending(e))))
+            .collect();
         let slot_end = self.lock().done_ms + self.precision;
-        for e in entries {
-            if e.deliver_ms >= slot_end {
-                // Beyond the window when it was linked: link it further on.
-                if let Err(err) = self.ensure_segment().await {
-                    tracing::error!(error = %err, "cannot roll a timer entry; will retry");
-                    tokio::time::sleep(RETRY_AFTER_FAILURE).await;
-                }
-                loop {
-                    let linked = self.lock().link(
-                        e.deliver_ms,
-                        e.phy_offset,
-                        e.size,
-                        self.precision,
-                        self.window_ms,
-                    );
-                    if linked.is_some() {
-                        break;
-                    }
-                    if let Err(err) = self.ensure_segment().await {
-                        tracing::error!(error = %err, "cannot roll a timer entry; will retry");
-                        tokio::time::sleep(RETRY_AFTER_FAILURE).await;
-                    }
-                }
-                self.rolled.fetch_add(1, Ordering::Relaxed);
+        while let Some(Reverse((deliver_ms, Pending(e)))) = heap.peek().copied() {
+            if deliver_ms >= slot_end {
+                heap.pop();
+                self.roll(&e).await;
                 continue;
             }
-            loop {
-                let now = now_ms();
-                if e.deliver_ms <= now {
-                    break;
+            let now = now_ms();
+            if deliver_ms > now {
+                let sleep = Duration::from_millis((deliver_ms - now) as u64).min(MAX_SLEEP);
+                let woken = tokio::select! {
+                    _ = self.wake.notified() => true,
+                    _ = tokio::time::sleep(sleep) => false,
+                };
+                if woken && !self.stop.is_cancelled() && heap.len() < BATCH_MAX {
+                    let (more, last) = self.lock().collect(newest, BATCH_MAX - heap.len());
+                    if last >= 0 {
+                        newest = last;
+                    }
+                    heap.extend(
+                        more.into_iter()
+                            .map(|e| Reverse((e.deliver_ms, Pending(e)))),
+                    );
                 }
-                tokio::time::sleep(
-                    Duration::from_millis((e.deliver_ms - now) as u64).min(MAX_SLEEP),
-                )
-                .await;
+                continue;
             }
+            heap.pop();
             loop {
                 match self.deliver(&e).await {
                     Handled::Delivered => {
@@ -598,6 +627,27 @@ impl Shared {
             }
         }
         self.lock().done_up_to = newest;
+    }
+
+    /// Links an entry that was beyond the window when it was linked further on.
+    async fn roll(&self, e: &TimerEntry) {
+        loop {
+            let linked = self.lock().link(
+                e.deliver_ms,
+                e.phy_offset,
+                e.size,
+                self.precision,
+                self.window_ms,
+            );
+            if linked.is_some() {
+                self.rolled.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            if let Err(err) = self.ensure_segment().await {
+                tracing::error!(error = %err, "cannot roll a timer entry; will retry");
+                tokio::time::sleep(RETRY_AFTER_FAILURE).await;
+            }
+        }
     }
 
     /// Re-puts the record of `e` for its real topic and queue.
