@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 
 use sluice_broker::config::BrokerConfig;
 use sluice_broker::Broker;
-use sluice_client::{Message, Producer, SendStatus};
+use sluice_client::consumer::ConsumeFromWhere;
+use sluice_client::{Message, MessageExt, MessageQueue, Producer, PullConsumer, SendStatus};
 use sluice_nameserver::config::NamesrvConfig;
 use sluice_nameserver::NameServer;
-use sluice_remoting::message::MessageRecord;
-use sluice_store::AcceptAll;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -72,24 +71,39 @@ async fn producer_sends_timer_messages_that_arrive_on_time() {
     let after = now_ms();
     assert_eq!(r2.status, SendStatus::SendOk);
 
-    // Both land in the topic's single queue, in delivery order: "in" (≈ +1.5 s) then "at" (+2 s).
+    // Both land in the topic's single queue, read with the client's pull consumer.
+    let consumer = PullConsumer::builder("timer-reader")
+        .namesrv_addr(&ns_addr)
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        .long_poll(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    consumer.start().await.unwrap();
+    consumer
+        .assign([MessageQueue::new("ClientTimer", "broker-a", 0)])
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    let msgs = loop {
-        let got = broker
-            .state()
-            .store
-            .get_messages("ClientTimer", 0, 0, 8, &AcceptAll);
-        if got.records.len() >= 2 {
-            break got
-                .records
-                .iter()
-                .map(|b| MessageRecord::decode(b).unwrap().0)
-                .collect::<Vec<_>>();
-        }
+    let mut msgs: Vec<MessageExt> = Vec::new();
+    while msgs.len() < 2 {
         assert!(Instant::now() < deadline, "both timer messages delivered");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        match consumer.poll(Duration::from_secs(1)).await {
+            Ok(batch) => msgs.extend(batch),
+            // The route of the auto-created topic reaches the NameServer with the next
+            // registration.
+            Err(_) => {
+                broker.register_now().await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    consumer.shutdown().await;
+    let find = |body: &[u8]| {
+        msgs.iter()
+            .find(|m| &m.body()[..] == body)
+            .unwrap()
+            .record
+            .clone()
     };
-    let find = |body: &[u8]| msgs.iter().find(|m| &m.body[..] == body).unwrap().clone();
     let m_in = find(b"in");
     assert!(
         m_in.store_timestamp >= before + 1_500,
