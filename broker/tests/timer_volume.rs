@@ -70,7 +70,7 @@ struct Plan {
 /// What message `i` is: `Ok(level)` for a delay level, `Err(delay_ms)` for a timer delay.
 fn kind(i: usize, plan: &Plan) -> Result<usize, i64> {
     // One in four uses a level, the rest the timer with a spread of arbitrary delays.
-    if i % 4 == 0 {
+    if i.is_multiple_of(4) {
         Ok(1 + (i / 4) % plan.level_ms.len())
     } else {
         let span = plan.max_delay_ms - 1_000;

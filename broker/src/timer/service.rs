@@ -775,7 +775,7 @@ async fn run_dequeue(shared: Arc<Shared>) {
             Take::Advanced => {
                 // Catching up on past slots: yield now and then.
                 advanced += 1;
-                if advanced % 1024 == 0 {
+                if advanced.is_multiple_of(1024) {
                     tokio::task::yield_now().await;
                 }
                 continue;
