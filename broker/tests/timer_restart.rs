@@ -82,3 +82,40 @@ async fn a_lost_checkpoint_redelivers_rather_than_loses() {
     assert!(msgs[0].store_timestamp >= due, "never early");
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_precision_or_window_keeps_pending_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_in(dir.path(), |_| {}).await;
+    let base = now_ms() + 2_000;
+    for i in 0..10 {
+        let at = (base + i * 250).to_string();
+        b.send(
+            TOPIC,
+            1,
+            &[("TIMER_DELIVER_MS", &at)],
+            format!("p{i}").as_bytes(),
+        )
+        .await;
+    }
+    b.wait_timer_topic(10).await;
+    // Let the entries reach the timer log before stopping.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.stop().await;
+
+    // 250 ms slots and a 3-slot window now: every pending entry is re-chained at start.
+    let b = start_in(dir.path(), |c| {
+        c.timer_precision_ms = 250;
+        c.timer_roll_window_slot = 3;
+    })
+    .await;
+    let started = now_ms();
+    let msgs = b.wait_for(TOPIC, 1, 10).await;
+    for m in &msgs {
+        let due: i64 = prop(m, "TIMER_OUT_MS").unwrap().parse().unwrap();
+        assert_on_time(m, due, due.max(started), "after the precision change");
+    }
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(b.delivered(TOPIC, 1).len(), 10, "each once");
+    b.stop().await;
+}
