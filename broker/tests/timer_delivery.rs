@@ -222,3 +222,35 @@ async fn times_beyond_the_wheel_window_roll_and_still_arrive_on_time() {
     assert_eq!(stats.delivered, 2);
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_timed_message_is_refused() {
+    use sluice_remoting::header::SendMessageRequestHeaderV2;
+    use sluice_remoting::message::batch::{encode_batch, BatchItem};
+    use sluice_remoting::{RemotingCommand, RequestCode};
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = start_in(dir.path(), |_| {}).await;
+    let items: Vec<BatchItem> = (0..2)
+        .map(|i| BatchItem {
+            flag: 0,
+            body: bytes::Bytes::from(format!("b{i}")),
+            properties: if i == 1 {
+                props(&[("TIMER_DELAY_SEC", "5")])
+            } else {
+                String::new()
+            },
+        })
+        .collect();
+    let mut header = send_header("BatchTimer", 0, "");
+    header.batch = Some(true);
+    let v2: SendMessageRequestHeaderV2 = header.into();
+    let request = RemotingCommand::request(RequestCode::SendBatchMessage)
+        .with_header(&v2)
+        .with_body(encode_batch(&items));
+    let r = b.invoke(request).await;
+    assert_eq!(r.code, 13, "{r:?}");
+    assert!(r.remark.unwrap_or_default().contains("cannot be timed"));
+    assert_eq!(b.broker.state().store.max_offset("BatchTimer", 0), 0);
+    b.stop().await;
+}

@@ -15,7 +15,7 @@ use sluice_store::AcceptAll;
 
 #[path = "../bsend_common/mod.rs"]
 mod bsend_common;
-pub use bsend_common::{props, send_v2, TIMEOUT};
+pub use bsend_common::{props, send_header, send_v2, TIMEOUT};
 
 /// Upper bound of every wait for a delivery: far beyond any delay used here.
 pub const POLL_LIMIT: Duration = Duration::from_secs(30);
