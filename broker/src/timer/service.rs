@@ -667,6 +667,19 @@ impl Shared {
                 return Handled::Dropped;
             }
         };
+        // The entry must still point at the timer record it was made for (after an OS crash under
+        // ASYNC_FLUSH the CommitLog tail may have been rewritten with other messages).
+        let out_ms = Properties::decode(&record.properties)
+            .get(property::TIMER_OUT_MS)
+            .and_then(|v| v.trim().parse::<i64>().ok());
+        if record.topic != TIMER_TOPIC || out_ms != Some(e.deliver_ms) {
+            tracing::error!(
+                phy_offset = e.phy_offset,
+                topic = %record.topic,
+                "timer log entry does not match the CommitLog record at its offset; skipped"
+            );
+            return Handled::Dropped;
+        }
         let msg = match to_real_destination(record, now_ms()) {
             Ok(msg) => msg,
             Err(why) => {

@@ -1,7 +1,7 @@
 //! Shared helpers of the timer tests: a broker over a store directory that outlives it (for
 //! restarts), timed sends over Remoting, and reads of what was delivered to a queue.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
