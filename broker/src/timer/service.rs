@@ -45,6 +45,10 @@ use crate::topic_config::{now_ms, TRANS_HALF_TOPIC};
 
 /// Most entries one dequeue batch holds in memory (a slot with more is taken in several batches).
 pub const BATCH_MAX: usize = 32 * 1024;
+/// Parallel delivery tasks for a large group of messages due at once.
+const DELIVERY_LANES: usize = 2;
+/// Messages due at once from which they are delivered in parallel (and per lane per round).
+const LANE_GROUP: usize = 64;
 /// ConsumeQueue units the enqueue task reads per round.
 const UNITS_PER_BATCH: usize = 256;
 /// Pause before retrying a failed put or an unreadable queue.
@@ -573,7 +577,7 @@ impl Shared {
     /// the slot while the batch waits for a later entry's time join the batch (so that a late
     /// arrival due now is not held behind the rest of the slot); the slot's progress is recorded
     /// once everything taken is delivered.
-    async fn deliver_batch(&self, entries: Vec<TimerEntry>, newest: i64) {
+    async fn deliver_batch(self: &Arc<Self>, entries: Vec<TimerEntry>, newest: i64) {
         let mut newest = newest;
         let mut heap: BinaryHeap<Reverse<(i64, Pending)>> = entries
             .into_iter()
@@ -605,28 +609,81 @@ impl Shared {
                 }
                 continue;
             }
-            heap.pop();
-            loop {
-                match self.deliver(&e).await {
-                    Handled::Delivered => {
-                        self.delivered.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Handled::Dropped => {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                    Handled::Failed => {
-                        if self.stop.is_cancelled() {
-                            // Progress of this batch is not recorded: redone after the restart.
-                            return;
-                        }
-                        tokio::time::sleep(RETRY_AFTER_FAILURE).await;
-                    }
+            // Everything due now goes out; a large group is spread over parallel lanes.
+            let mut due = Vec::new();
+            while let Some(Reverse((at, Pending(e)))) = heap.peek().copied() {
+                if at > now || at >= slot_end || due.len() == LANE_GROUP * DELIVERY_LANES {
+                    break;
                 }
+                heap.pop();
+                due.push(e);
+            }
+            if !self.deliver_all(due).await {
+                // Stopped while a put kept failing: this batch's progress is not recorded, so
+                // it is redone after the restart.
+                return;
             }
         }
         self.lock().done_up_to = newest;
+    }
+
+    /// Delivers `due` (all due now): in order on this task when few, else dealt round-robin to
+    /// [`DELIVERY_LANES`] tasks (so that decoding and re-putting use every core). `false` when
+    /// stopped while a put kept failing.
+    async fn deliver_all(self: &Arc<Self>, due: Vec<TimerEntry>) -> bool {
+        if due.len() < LANE_GROUP {
+            for e in &due {
+                if !self.deliver_one(e).await {
+                    return false;
+                }
+            }
+            return true;
+        }
+        let mut lanes: Vec<Vec<TimerEntry>> = vec![Vec::new(); DELIVERY_LANES];
+        for (i, e) in due.into_iter().enumerate() {
+            lanes[i % DELIVERY_LANES].push(e);
+        }
+        let tasks: Vec<JoinHandle<bool>> = lanes
+            .into_iter()
+            .map(|lane| {
+                let shared = self.clone();
+                tokio::spawn(async move {
+                    for e in &lane {
+                        if !shared.deliver_one(e).await {
+                            return false;
+                        }
+                    }
+                    true
+                })
+            })
+            .collect();
+        let mut all = true;
+        for t in tasks {
+            all &= t.await.unwrap_or(false);
+        }
+        all
+    }
+
+    /// Delivers `e`, retrying a failed put every 100 ms; `false` when stopped meanwhile.
+    async fn deliver_one(&self, e: &TimerEntry) -> bool {
+        loop {
+            match self.deliver(e).await {
+                Handled::Delivered => {
+                    self.delivered.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Handled::Dropped => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                Handled::Failed => {
+                    if self.stop.is_cancelled() {
+                        return false;
+                    }
+                    tokio::time::sleep(RETRY_AFTER_FAILURE).await;
+                }
+            }
+        }
     }
 
     /// Links an entry that was beyond the window when it was linked further on.
