@@ -34,6 +34,8 @@ pub struct Broker {
     schedule: Option<crate::schedule::ScheduleService>,
     /// Transaction check-back; masters only.
     transaction_check: Option<crate::transaction::TransactionCheckService>,
+    /// Arbitrary-time delivery; masters with `timerWheelEnable` only.
+    timer: Option<crate::timer::TimerService>,
 }
 
 /// A free TCP port on `ip` (for `listenPort=0` / `metricsPromExporterPort=0`). The port is chosen
@@ -93,6 +95,17 @@ impl Broker {
         let transaction_check = config
             .is_master()
             .then(|| crate::transaction::TransactionCheckService::start(state.clone()));
+        let timer = if config.is_master() && config.timer_wheel_enable {
+            match crate::timer::TimerService::start(state.clone()).await {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    let _ = store.shutdown();
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let table = processor::build(&state).into_table();
         let bind: SocketAddr = ([0, 0, 0, 0], config.listen_port).into();
         let server = match RemotingServer::start(ServerConfig::new(bind), table).await {
@@ -152,6 +165,7 @@ impl Broker {
             metrics_addr,
             schedule,
             transaction_check,
+            timer,
         })
     }
 
@@ -172,6 +186,11 @@ impl Broker {
     /// The Prometheus endpoint's address, when it runs.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
+    }
+
+    /// The timer (arbitrary-time delivery), when it runs.
+    pub fn timer(&self) -> Option<&crate::timer::TimerService> {
+        self.timer.as_ref()
     }
 
     /// Registers with every NameServer now (also done periodically and on topic changes).
@@ -201,6 +220,11 @@ impl Broker {
         if let Some(schedule) = self.schedule.take() {
             if let Err(e) = schedule.shutdown().await {
                 tracing::error!(error = %e, "cannot write delayOffset.json at shutdown");
+            }
+        }
+        if let Some(timer) = self.timer.take() {
+            if let Err(e) = timer.shutdown().await {
+                tracing::error!(error = %e, "cannot write the timer checkpoint at shutdown");
             }
         }
         let state = self.state.clone();

@@ -201,6 +201,18 @@ broker_keys! {
     /// A replica silent this long (ms) is dead to the controller; a master stops accepting writes
     /// after half of it without an acknowledged heartbeat (its lease), so two masters never write.
     "controllerHeartBeatTimeoutMills" => controller_heart_beat_timeout_mills: u64 = 10_000,
+    /// Arbitrary-time delivery (TIMER_DELIVER_MS, TIMER_DELAY_SEC/MS, `__STARTDELIVERTIME`).
+    "timerWheelEnable" => timer_wheel_enable: bool = true,
+    /// Furthest delivery time accepted, in seconds from now (3 days).
+    "timerMaxDelaySec" => timer_max_delay_sec: u64 = 259_200,
+    /// Width of one timer wheel slot in ms.
+    "timerPrecisionMs" => timer_precision_ms: u64 = 1_000,
+    /// Slots ahead of the dequeue cursor an entry is linked at most; later ones roll (2 days).
+    "timerRollWindowSlot" => timer_roll_window_slot: u64 = 172_800,
+    /// How often the timer log is synced and `config/timercheck` written.
+    "timerFlushIntervalMs" => timer_flush_interval_ms: u64 = 1_000,
+    /// Size of one `timerlog` segment file (rounded down to whole 40-byte entries).
+    "mappedFileSizeTimerLog" => mapped_file_size_timer_log: u64 = 100 * 1024 * 1024,
 }
 
 impl BrokerConfig {

@@ -11,6 +11,7 @@
 //! - [`processor`]: the request-code table, one module per request family.
 //! - [`schedule`]: delay-level delivery from `SCHEDULE_TOPIC_XXXX` and `delayOffset.json`.
 //! - [`transaction`]: END_TRANSACTION and the check-back of undecided half messages.
+//! - [`timer`]: arbitrary-time delivery from `rmq_sys_wheel_timer` (timer log + wheel).
 //! - [`broker`]: [`Broker::start`] / [`Broker::shutdown`]; [`cli`]: the `mqbroker` command line.
 
 pub mod broker;
@@ -33,6 +34,7 @@ pub mod schedule;
 pub mod sql92;
 pub mod state;
 pub mod subscription_group;
+pub mod timer;
 pub mod topic_config;
 pub mod transaction;
 

@@ -77,6 +77,31 @@ impl Message {
         self
     }
 
+    /// Delivers the message at `deliver_time_ms` (ms since 1970) through the broker's timer
+    /// (`TIMER_DELIVER_MS`, RocketMQ 5.x `setDeliverTimeMs`). A time already past is delivered at
+    /// once; one beyond the broker's `timerMaxDelaySec` is refused.
+    pub fn with_deliver_time_ms(mut self, deliver_time_ms: i64) -> Self {
+        self.properties
+            .insert(property::TIMER_DELIVER_MS, deliver_time_ms.to_string());
+        self
+    }
+
+    /// Delivers the message `delay` after the broker receives it (`TIMER_DELAY_MS`, RocketMQ
+    /// 5.x `setDelayTimeMs`), at millisecond precision.
+    pub fn with_delay_time(mut self, delay: std::time::Duration) -> Self {
+        let ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        self.properties
+            .insert(property::TIMER_DELAY_MS, ms.to_string());
+        self
+    }
+
+    /// The delivery time asked with [`with_deliver_time_ms`](Self::with_deliver_time_ms).
+    pub fn deliver_time_ms(&self) -> Option<i64> {
+        self.properties
+            .get(property::TIMER_DELIVER_MS)
+            .and_then(|v| v.parse().ok())
+    }
+
     /// Whether the broker should wait for the store to be durable before answering (default
     /// true; `WAIT` property).
     pub fn with_wait_store_msg_ok(mut self, wait: bool) -> Self {

@@ -104,6 +104,15 @@ impl SendProcessor {
             sysflag::transaction_type(sys_flag),
             sysflag::TRANSACTION_NOT | sysflag::TRANSACTION_COMMIT
         ) {
+            crate::timer::redirect_if_timed(
+                &config,
+                crate::topic_config::now_ms(),
+                delay_level(&props),
+                &mut topic,
+                &mut queue_id,
+                &mut props,
+            )
+            .map_err(|e| refuse(request, e.code, e.remark))?;
             self.schedule_if_delayed(&mut topic, &mut queue_id, &mut props);
         }
         let properties = props.encode();
@@ -186,6 +195,13 @@ impl SendProcessor {
                     request,
                     ResponseCode::MessageIllegal,
                     "batch messages cannot be delayed (DELAY property set)",
+                ));
+            }
+            if crate::timer::is_timer_message(&props, &self.state.config()) {
+                return Err(refuse(
+                    request,
+                    ResponseCode::MessageIllegal,
+                    "batch messages cannot be timed (TIMER_DELIVER_MS, TIMER_DELAY_SEC, TIMER_DELAY_MS or __STARTDELIVERTIME set)",
                 ));
             }
             self.ensure_uniq_key(&mut props);
