@@ -113,6 +113,18 @@ impl Broker {
         let registrar = Registrar::new(state.clone());
         tasks.push(registrar.clone().spawn(stop.clone()));
         tasks.push(spawn_persistence(state.clone(), stop.clone()));
+        match crate::ha::start(&state, stop.clone()).await {
+            Ok(t) => tasks.extend(t),
+            Err(e) => {
+                stop.cancel();
+                server.shutdown(SHUTDOWN_GRACE).await;
+                if let Some(s) = schedule {
+                    let _ = s.shutdown().await;
+                }
+                let _ = store.shutdown();
+                return Err(e);
+            }
+        }
         let mut metrics_addr = None;
         if config.metrics_exporter_type.eq_ignore_ascii_case("PROM") {
             let port = match config.metrics_prom_exporter_port {

@@ -191,6 +191,16 @@ broker_keys! {
     "metricsPromExporterPort" => metrics_prom_exporter_port: u16 = 5557,
     /// Master HA address for a slave (`ip:port`).
     "haMasterAddress" => ha_master_address: Option<String> = None,
+    /// HA: a slave reports its offset at least this often (ms); a master sends an empty header as often.
+    "haSendHeartbeatInterval" => ha_send_heartbeat_interval: u64 = 5_000,
+    /// HA: a connection with nothing read for this long (ms) is closed.
+    "haHousekeepingInterval" => ha_housekeeping_interval: u64 = 20_000,
+    /// HA: the most CommitLog bytes a master ships in one transfer.
+    "haTransferBatchSize" => ha_transfer_batch_size: usize = 32 * 1024,
+    /// HA: a slave further behind than this (bytes) is not in sync (SYNC_MASTER answers SLAVE_NOT_AVAILABLE).
+    "haSlaveFallbehindMax" => ha_slave_fallbehind_max: u64 = 256 * 1024 * 1024,
+    /// SYNC_MASTER: how long a send waits for a slave's acknowledgement (ms) before FLUSH_SLAVE_TIMEOUT.
+    "slaveTimeout" => slave_timeout: u64 = 3_000,
 }
 
 impl BrokerConfig {

@@ -29,6 +29,8 @@ pub struct BrokerState {
     pub send_flow_control: SendFlowControl,
     /// When this broker started (ms since the epoch; GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
     pub boot_timestamp: i64,
+    /// Master/slave replication.
+    pub ha: Arc<crate::ha::HaService>,
 }
 
 impl BrokerState {
@@ -44,7 +46,9 @@ impl BrokerState {
             Duration::from_millis(config.wait_time_mills_in_send_queue),
             metrics.clone(),
         );
+        let ha = Arc::new(crate::ha::HaService::new(&config, store.clone()));
         Ok(BrokerState {
+            ha,
             clients: Arc::new(ClientRegistry::new(&config)),
             config: RwLock::new(Arc::new(config)),
             store,

@@ -97,5 +97,6 @@ pub fn build(state: &Arc<BrokerState>) -> Processors {
     consumer_offset::register(&mut table, state.clone());
     lock::register(&mut table, state.clone());
     admin::register(&mut table, state.clone());
+    crate::ha::processor::register(&mut table, state.clone());
     table
 }
