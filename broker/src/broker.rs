@@ -59,6 +59,13 @@ impl Broker {
         }
         if config.listen_port == 0 {
             config.listen_port = free_port()?;
+            // Tests start many brokers at once: a free HA port too, unless one was chosen.
+            if config.ha_listen_port == 10912 {
+                config.ha_listen_port = 0;
+            }
+        }
+        if config.ha_listen_port == 0 {
+            config.ha_listen_port = free_port()?;
         }
         config.store.validate()?;
         let store_config = config.store.clone();

@@ -30,11 +30,7 @@ async fn loss_is_bounded_by_the_reported_lag() {
     let load = tokio::spawn(run_load(ns.clone(), TOPIC, 4, stop.clone()));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = group.admin.ha_status(&group.master.addr()).await.unwrap();
-    group
-        .master
-        .kill()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    group.master.kill().await.unwrap_or_else(|e| panic!("{e}"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     let outcome = load.await.unwrap();
@@ -66,7 +62,14 @@ async fn loss_is_bounded_by_the_reported_lag() {
             .filter(|(_, off)| **off + RECORD_MAX <= acked_at)
             .all(|(b, _)| got.contains_key(*b))
     };
-    let got = consume_all(&ns, "ha-async-consumer", TOPIC, &must, Duration::from_secs(60)).await;
+    let got = consume_all(
+        &ns,
+        "ha-async-consumer",
+        TOPIC,
+        &must,
+        Duration::from_secs(60),
+    )
+    .await;
     let lost: Vec<(&str, u64)> = acked
         .iter()
         .filter(|(b, _)| !got.contains_key(**b))

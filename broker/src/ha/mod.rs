@@ -16,6 +16,8 @@ pub mod master;
 pub mod processor;
 pub mod slave;
 pub mod sync;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -282,7 +284,15 @@ pub async fn start(
 ) -> crate::error::Result<Vec<JoinHandle<()>>> {
     let config = state.config();
     if config.is_master() {
-        Ok(vec![master::start(state.clone(), stop).await?])
+        match master::start(state.clone(), stop).await {
+            Ok(task) => Ok(vec![task]),
+            // SYNC_MASTER cannot keep its promise without slaves: refuse to start.
+            Err(e) if config.broker_role == BrokerRole::SyncMaster => Err(e),
+            Err(e) => {
+                tracing::error!(error = %e, "HA: no slave can replicate from this ASYNC_MASTER");
+                Ok(Vec::new())
+            }
+        }
     } else {
         Ok(vec![
             slave::spawn(state.clone(), stop.clone()),
