@@ -365,9 +365,12 @@ const PHYSICAL_OFFSET_AT: usize = 28;
 /// The pull response's `suggestWhichBrokerId` (Apache `PullMessageProcessor`): with `slaveReadEnable`, the group's
 /// `whichBrokerWhenConsumeSlowly` when the consumer is further behind the CommitLog's end than
 /// `accessMessageInMemoryMaxRatio` % of RAM, else the group's `brokerId`; without it, always 0 (the master).
+/// The ratio 0 sends every consumer with a backlog to the slave.
 pub fn suggest_broker_id(state: &BrokerState, group: &str, records: &[Bytes]) -> i64 {
     let config = state.config();
-    if !config.slave_read_enable || !config.is_master() {
+    // A slave answers the same way from its own config, so a consumer goes back to the master once caught up
+    // (or at once when the slave has no slaveReadEnable).
+    if !config.slave_read_enable {
         return 0;
     }
     let group_cfg = state.subscription_groups.get(group);
