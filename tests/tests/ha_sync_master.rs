@@ -111,4 +111,45 @@ async fn acknowledged_messages_survive_master_sigkill() {
     if let Some(at) = (0..slave_bytes.len()).find(|&i| slave_bytes[i] != master_bytes[i]) {
         panic!("the slave's CommitLog differs from the master's at byte {at} (of {slave_max})");
     }
+
+    // The old master, restarted on its store, takes its slave back: the slave reconnects, fetches what it
+    // missed, and acknowledges new sends again.
+    group
+        .master
+        .process
+        .restart()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    group.wait_slave_connected().await;
+    let producer = sluice_client::Producer::builder("ha-after-restart")
+        .namesrv_addr(ns.as_str())
+        .build()
+        .unwrap();
+    producer.start().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = producer
+            .send(
+                sluice_client::Message::new(TOPIC, "after-restart"),
+                Duration::from_secs(5),
+            )
+            .await;
+        match r {
+            Ok(r) if r.status == sluice_client::SendStatus::SendOk => break,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "no SEND_OK after the master's restart: {other:?}\n{}",
+                group.logs()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    producer.shutdown().await;
+    let master_view = group.admin.ha_status(&group.master.addr()).await.unwrap();
+    let conn = &master_view.ha_connection_info[0];
+    assert!(
+        conn.transfer_from_where as u64 == slave_max,
+        "the slave resumed from its own end ({slave_max}), not from {}",
+        conn.transfer_from_where
+    );
 }
