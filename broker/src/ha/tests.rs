@@ -223,3 +223,64 @@ async fn a_slave_broker_replicates_and_dispatches() {
     slave.shutdown().await.unwrap();
     master.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_slave_recovers_and_resumes() {
+    let mdir = tempfile::tempdir().unwrap();
+    let sdir = tempfile::tempdir().unwrap();
+    let master = Broker::start(config(mdir.path(), BrokerRole::AsyncMaster))
+        .await
+        .unwrap();
+    let ms = master.state().clone();
+    let slave_config = || {
+        let mut sc = config(sdir.path(), BrokerRole::Slave);
+        sc.broker_id = 1;
+        sc.ha_master_address = Some(format!("127.0.0.1:{}", ms.config().ha_listen_port));
+        sc
+    };
+    let wait_caught_up = |ss: std::sync::Arc<crate::BrokerState>, per_queue: u64| {
+        let ms = ms.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let same = ss.store.commit_log.max_offset() == ms.store.commit_log.max_offset();
+                let queues = ss.store.max_offset("HaUnit", 0) == per_queue
+                    && ss.store.max_offset("HaUnit", 1) == per_queue;
+                if same && queues {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "slave at {} of {}, queues {} {}",
+                    ss.store.commit_log.max_offset(),
+                    ms.store.commit_log.max_offset(),
+                    ss.store.max_offset("HaUnit", 0),
+                    ss.store.max_offset("HaUnit", 1)
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    for i in 0..10 {
+        ms.store.put(&msg(i)).await;
+    }
+    let slave = Broker::start(slave_config()).await.unwrap();
+    wait_caught_up(slave.state().clone(), 5).await;
+    // A crash: no flush, no checkpoint, abort file left behind.
+    slave.state().store.halt();
+    drop(slave);
+    for i in 10..20 {
+        ms.store.put(&msg(i)).await;
+    }
+    let slave = Broker::start(slave_config()).await.unwrap();
+    assert!(slave.state().store.recovery.abnormal);
+    wait_caught_up(slave.state().clone(), 10).await;
+    let ss = slave.state().clone();
+    let last = ss
+        .store
+        .get_messages("HaUnit", 1, 9, 1, &sluice_store::AcceptAll);
+    let (record, _) = MessageRecord::decode(&last.records[0]).unwrap();
+    assert_eq!(&record.body[..], b"message-19");
+    slave.shutdown().await.unwrap();
+    master.shutdown().await.unwrap();
+}
