@@ -63,6 +63,9 @@ impl Broker {
             if config.ha_listen_port == 10912 {
                 config.ha_listen_port = 0;
             }
+        } else if config.ha_listen_port == 10912 && config.listen_port != 10911 {
+            // Left at its default: listenPort + 1, as Apache does (4.x always, 5.x unless set).
+            config.ha_listen_port = config.listen_port.checked_add(1).unwrap_or(0);
         }
         if config.ha_listen_port == 0 {
             config.ha_listen_port = free_port()?;

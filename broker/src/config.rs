@@ -149,7 +149,7 @@ broker_keys! {
     "brokerIP1" => broker_ip1: String = local_address(),
     /// The HA address reported to NameServers.
     "brokerIP2" => broker_ip2: String = local_address(),
-    /// 0 picks a free port (as does `listenPort=0` while this is left at 10912).
+    /// Left at 10912 it follows `listenPort` + 1 (a free port when `listenPort=0`); 0 picks a free port.
     "haListenPort" => ha_listen_port: u16 = 10912,
     "brokerRole" => broker_role: BrokerRole = BrokerRole::AsyncMaster,
     "autoCreateTopicEnable" => auto_create_topic_enable: bool = true,

@@ -176,6 +176,7 @@ async fn transfer(
     conn.transfer_from.store(next as i64, Ordering::Release);
     tracing::info!(slave = %conn.addr, from = next, "HA: transfer starts");
     let mut last_write = Instant::now();
+    let mut frame = Vec::with_capacity(12 + batch);
     loop {
         if done.is_cancelled() {
             return Ok(());
@@ -187,14 +188,13 @@ async fn transfer(
         let chunk = log.read_raw(next, batch).filter(|b| !b.is_empty());
         match chunk {
             Some(body) => {
-                let mut header = [0u8; 12];
-                header[..8].copy_from_slice(&next.to_be_bytes());
-                header[8..].copy_from_slice(&(body.len() as u32).to_be_bytes());
-                let write = async {
-                    wr.write_all(&header).await?;
-                    wr.write_all(&body).await
-                };
-                match tokio::time::timeout(write_timeout, write).await {
+                // One write per transfer (header and body together): with TCP_NODELAY two writes would be two
+                // segments and, for small transfers, twice the wake-ups on the slave.
+                frame.clear();
+                frame.extend_from_slice(&next.to_be_bytes());
+                frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                frame.extend_from_slice(&body);
+                match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => return Err(format!("write failed: {e}")),
                     Err(_) => return Err("the slave stopped reading".into()),

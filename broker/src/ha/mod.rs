@@ -19,6 +19,7 @@ pub mod sync;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -30,7 +31,7 @@ use sluice_remoting::header::RegisterBrokerResponseHeader;
 use sluice_remoting::message::property;
 use sluice_remoting::RemotingCommand;
 use sluice_store::{MessageStore, PutResult, PutStatus};
-use tokio::sync::{watch, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -73,6 +74,13 @@ impl RateMeter {
     }
 }
 
+/// The acknowledged offset and the sends waiting for it, by the end offset of their record.
+#[derive(Default)]
+struct AckWaiters {
+    acked: u64,
+    waiting: BTreeMap<u64, Vec<oneshot::Sender<()>>>,
+}
+
 /// One slave connection as the master sees it.
 pub struct SlaveConnection {
     pub addr: String,
@@ -98,8 +106,8 @@ pub struct ClientRuntime {
 pub struct HaService {
     store: Arc<MessageStore>,
     role: BrokerRole,
-    /// Highest offset any slave acknowledged (Apache's push2SlaveMaxOffset).
-    ack: watch::Sender<u64>,
+    /// Highest offset any slave acknowledged (Apache's push2SlaveMaxOffset) and the sends waiting for it.
+    ack: Mutex<AckWaiters>,
     /// Woken when the CommitLog grew (sends call [`HaService::wake`]); transfers also poll.
     new_data: Notify,
     connections: Mutex<Vec<Arc<SlaveConnection>>>,
@@ -116,7 +124,7 @@ impl HaService {
         HaService {
             store,
             role: config.broker_role,
-            ack: watch::Sender::new(0),
+            ack: Mutex::new(AckWaiters::default()),
             new_data: Notify::new(),
             connections: Mutex::new(Vec::new()),
             master_ha_addr: RwLock::new(None),
@@ -137,18 +145,28 @@ impl HaService {
 
     /// Highest offset a slave acknowledged.
     pub fn acked_offset(&self) -> u64 {
-        *self.ack.borrow()
+        self.lock_ack().acked
     }
 
+    fn lock_ack(&self) -> std::sync::MutexGuard<'_, AckWaiters> {
+        self.ack.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A slave acknowledged `offset`: wake every send whose record ends at or below it (each exactly once, like
+    /// Apache's GroupTransferService).
     pub(crate) fn record_ack(&self, offset: u64) {
-        self.ack.send_if_modified(|v| {
-            if offset > *v {
-                *v = offset;
-                true
-            } else {
-                false
+        let ready = {
+            let mut g = self.lock_ack();
+            if offset <= g.acked {
+                return;
             }
-        });
+            g.acked = offset;
+            let rest = g.waiting.split_off(&(offset + 1));
+            std::mem::replace(&mut g.waiting, rest)
+        };
+        for tx in ready.into_values().flatten() {
+            let _ = tx.send(());
+        }
     }
 
     pub fn connection_count(&self) -> usize {
@@ -175,10 +193,23 @@ impl HaService {
 
     /// Waits until a slave acknowledged `end` (true) or `timeout` passed (false).
     pub async fn wait_for_ack(&self, end: u64, timeout: Duration) -> bool {
-        let mut rx = self.ack.subscribe();
-        let reached =
-            tokio::time::timeout(timeout, async { rx.wait_for(|v| *v >= end).await.is_ok() }).await;
-        matches!(reached, Ok(true))
+        let rx = {
+            let mut g = self.lock_ack();
+            if g.acked >= end {
+                return true;
+            }
+            // Drop the senders of sends that timed out long ago, so a stalled slave cannot make this grow.
+            if g.waiting.len() > 10_000 {
+                g.waiting.retain(|_, v| {
+                    v.retain(|tx| !tx.is_closed());
+                    !v.is_empty()
+                });
+            }
+            let (tx, rx) = oneshot::channel();
+            g.waiting.entry(end).or_default().push(tx);
+            rx
+        };
+        matches!(tokio::time::timeout(timeout, rx).await, Ok(Ok(())))
     }
 
     /// The HA address a slave should connect to: `haMasterAddress` when set, else what the NameServer said.
