@@ -86,6 +86,7 @@ async fn run_connection(
     let heartbeat = Duration::from_millis(config.ha_send_heartbeat_interval.max(100));
     let housekeeping = Duration::from_millis(config.ha_housekeeping_interval.max(1000));
     let store = state.store.clone();
+    let segment = store.config.mapped_file_size_commit_log.max(1);
     let (mut rd, wr) = stream.into_split();
     let (report_tx, report_rx) = watch::channel(store.commit_log.max_offset());
     let done = stop.child_token();
@@ -136,13 +137,20 @@ async fn run_connection(
             if size == 0 {
                 continue;
             }
-            let s = store.clone();
-            let appended =
-                tokio::task::spawn_blocking(move || s.append_replicated(offset, &body)).await;
-            match appended {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(format!("cannot append replicated bytes at {offset}: {e}")),
-                Err(e) => return Err(format!("append task failed: {e}")),
+            // Inside the current tail segment an append is a memcpy into an already mapped, pre-faulted segment
+            // (what the master's own put path does on its task); one that starts or crosses a segment may have to
+            // create and map a file, so it goes to the blocking pool.
+            let in_segment = offset % segment != 0 && offset % segment + u64::from(size) <= segment;
+            let appended = if in_segment {
+                store.append_replicated(offset, &body)
+            } else {
+                let s = store.clone();
+                tokio::task::spawn_blocking(move || s.append_replicated(offset, &body))
+                    .await
+                    .map_err(|e| format!("append task failed: {e}"))?
+            };
+            if let Err(e) = appended {
+                return Err(format!("cannot append replicated bytes at {offset}: {e}"));
             }
             client.rate.add(u64::from(size));
             report_tx.send_replace(store.commit_log.max_offset());
