@@ -121,6 +121,8 @@ pub struct HaService {
 
 impl HaService {
     pub fn new(config: &BrokerConfig, store: Arc<MessageStore>) -> HaService {
+        // Whatever path tries to write on a slave (sends, send-backs, transactions), its store refuses.
+        store.set_slave_mode(config.broker_role == BrokerRole::Slave);
         HaService {
             store,
             role: config.broker_role,

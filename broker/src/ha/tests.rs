@@ -214,6 +214,9 @@ async fn a_slave_broker_replicates_and_dispatches() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Nothing but replication writes to a slave's store.
+    let refused = ss.store.put(&msg(99)).await;
+    assert_eq!(refused.status, PutStatus::ServiceNotAvailable);
     let info = ss.ha.runtime_info();
     assert!(!info.master);
     assert_eq!(
