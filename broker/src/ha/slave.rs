@@ -137,6 +137,12 @@ async fn run_connection(
             if size == 0 {
                 continue;
             }
+            if local == 0 && offset != 0 {
+                return Err(format!(
+                    "this slave's store is empty but the master's CommitLog starts at {offset} (its older segments \
+                     were deleted by retention); seed the slave with a copy of the master's store directory"
+                ));
+            }
             // Inside the current tail segment an append is a memcpy into an already mapped, pre-faulted segment
             // (what the master's own put path does on its task); one that starts or crosses a segment may have to
             // create and map a file, so it goes to the blocking pool.
