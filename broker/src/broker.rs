@@ -63,6 +63,16 @@ impl Broker {
         }
         if config.listen_port == 0 {
             config.listen_port = free_port()?;
+            // Tests start many brokers at once: a free HA port too, unless one was chosen.
+            if config.ha_listen_port == 10912 {
+                config.ha_listen_port = 0;
+            }
+        } else if config.ha_listen_port == 10912 && config.listen_port != 10911 {
+            // Left at its default: listenPort + 1, as Apache does (4.x always, 5.x unless set).
+            config.ha_listen_port = config.listen_port.checked_add(1).unwrap_or(0);
+        }
+        if config.ha_listen_port == 0 {
+            config.ha_listen_port = free_port()?;
         }
         config.store.validate()?;
         let store_config = config.store.clone();
@@ -131,6 +141,18 @@ impl Broker {
         let registrar = Registrar::new(state.clone());
         tasks.push(registrar.clone().spawn(stop.clone()));
         tasks.push(spawn_persistence(state.clone(), stop.clone()));
+        match crate::ha::start(&state, stop.clone()).await {
+            Ok(t) => tasks.extend(t),
+            Err(e) => {
+                stop.cancel();
+                server.shutdown(SHUTDOWN_GRACE).await;
+                if let Some(s) = schedule {
+                    let _ = s.shutdown().await;
+                }
+                let _ = store.shutdown();
+                return Err(e);
+            }
+        }
         let mut metrics_addr = None;
         if config.metrics_exporter_type.eq_ignore_ascii_case("PROM") {
             let port = match config.metrics_prom_exporter_port {

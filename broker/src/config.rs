@@ -149,6 +149,7 @@ broker_keys! {
     "brokerIP1" => broker_ip1: String = local_address(),
     /// The HA address reported to NameServers.
     "brokerIP2" => broker_ip2: String = local_address(),
+    /// Left at 10912 it follows `listenPort` + 1 (a free port when `listenPort=0`); 0 picks a free port.
     "haListenPort" => ha_listen_port: u16 = 10912,
     "brokerRole" => broker_role: BrokerRole = BrokerRole::AsyncMaster,
     "autoCreateTopicEnable" => auto_create_topic_enable: bool = true,
@@ -213,6 +214,16 @@ broker_keys! {
     "timerFlushIntervalMs" => timer_flush_interval_ms: u64 = 1_000,
     /// Size of one `timerlog` segment file (rounded down to whole 40-byte entries).
     "mappedFileSizeTimerLog" => mapped_file_size_timer_log: u64 = 100 * 1024 * 1024,
+    /// HA: a slave reports its offset at least this often (ms); a master sends an empty header as often.
+    "haSendHeartbeatInterval" => ha_send_heartbeat_interval: u64 = 5_000,
+    /// HA: a connection with nothing read for this long (ms) is closed.
+    "haHousekeepingInterval" => ha_housekeeping_interval: u64 = 20_000,
+    /// HA: the most CommitLog bytes a master ships in one transfer.
+    "haTransferBatchSize" => ha_transfer_batch_size: usize = 32 * 1024,
+    /// HA: a slave further behind than this (bytes) is not in sync (SYNC_MASTER answers SLAVE_NOT_AVAILABLE).
+    "haSlaveFallbehindMax" => ha_slave_fallbehind_max: u64 = 256 * 1024 * 1024,
+    /// SYNC_MASTER: how long a send waits for a slave's acknowledgement (ms) before FLUSH_SLAVE_TIMEOUT.
+    "slaveTimeout" => slave_timeout: u64 = 3_000,
 }
 
 impl BrokerConfig {

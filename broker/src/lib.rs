@@ -9,6 +9,7 @@
 //! - [`flow_control`]: send admission (SYSTEM_BUSY when a send waited too long).
 //! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`processor`]: the request-code table, one module per request family.
+//! - [`ha`]: master/slave replication (HA port, SYNC_MASTER waits, slave config sync, haStatus).
 //! - [`schedule`]: delay-level delivery from `SCHEDULE_TOPIC_XXXX` and `delayOffset.json`.
 //! - [`transaction`]: END_TRANSACTION and the check-back of undecided half messages.
 //! - [`timer`]: arbitrary-time delivery from `rmq_sys_wheel_timer` (timer log + wheel).
@@ -23,6 +24,7 @@ pub mod error;
 pub mod failover;
 pub mod filter;
 pub mod flow_control;
+pub mod ha;
 pub mod long_polling;
 pub mod metrics;
 pub mod metrics_http;

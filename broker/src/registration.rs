@@ -82,9 +82,17 @@ impl Registrar {
         let calls = config.namesrv_addrs().into_iter().map(|addr| {
             let request = request.clone();
             let client = self.client.clone();
+            let state = self.state.clone();
             async move {
+                let register = request.code == RequestCode::RegisterBroker.as_i32();
                 let result = match client.invoke(&addr, request, timeout).await {
-                    Ok(r) if r.code == ResponseCode::Success.as_i32() => Ok(()),
+                    Ok(r) if r.code == ResponseCode::Success.as_i32() => {
+                        if register {
+                            // A slave learns its master's addresses here.
+                            state.ha.note_register_response(&r);
+                        }
+                        Ok(())
+                    }
                     Ok(r) => Err(format!(
                         "answered code {} ({})",
                         r.code,

@@ -35,6 +35,8 @@ pub struct BrokerState {
     pub failover: Arc<crate::failover::FailoverGate>,
     /// Transactions committed or rolled back since start (END_TRANSACTION, check-back).
     pub transactions: crate::transaction::ResolvedTransactions,
+    /// Master/slave replication.
+    pub ha: Arc<crate::ha::HaService>,
 }
 
 impl BrokerState {
@@ -54,8 +56,10 @@ impl BrokerState {
             config.enable_controller_mode,
             config.is_master(),
         ));
+        let ha = Arc::new(crate::ha::HaService::new(&config, store.clone()));
         Ok(BrokerState {
             failover,
+            ha,
             clients: Arc::new(ClientRegistry::new(&config)),
             filters: Arc::new(crate::filter::ConsumerFilters::new()),
             config: RwLock::new(Arc::new(config)),

@@ -68,6 +68,8 @@ pub struct MessageStore {
     background: Mutex<Vec<PeriodicTask>>,
     lock: Mutex<Option<StoreLock>>,
     shut_down: AtomicBool,
+    /// A slave's store: puts are refused, only `append_replicated` writes.
+    slave_mode: AtomicBool,
     /// Puts between their shutdown check and the end of their append; shutdown waits for them to finish so no
     /// record lands after the final flush.
     appending: AtomicUsize,
@@ -300,6 +302,7 @@ impl MessageStore {
             background: Mutex::new(Vec::new()),
             lock: Mutex::new(Some(lock)),
             shut_down: AtomicBool::new(false),
+            slave_mode: AtomicBool::new(false),
             appending: AtomicUsize::new(0),
         });
         // Retention holds only a weak reference so dropping the store is not prevented by its own thread.
@@ -369,6 +372,9 @@ impl MessageStore {
     }
 
     async fn put_prepared(&self, msg: &MessageRecord) -> PutResult {
+        if let Some(refused) = self.refuse_in_slave_mode() {
+            return refused;
+        }
         if let Err(e) = self
             .check_writable()
             .and_then(|_| check_message(&self.config, msg))
@@ -407,6 +413,9 @@ impl MessageStore {
     }
 
     async fn put_batch_prepared(&self, msgs: &[MessageRecord]) -> PutResult {
+        if let Some(refused) = self.refuse_in_slave_mode() {
+            return refused;
+        }
         let checked = self
             .check_writable()
             .and_then(|_| check_batch(msgs))
@@ -504,6 +513,22 @@ impl MessageStore {
             at += u64::from(size.max(1));
         }
         ids
+    }
+
+    /// Slave mode (replication): every put is refused with SERVICE_NOT_AVAILABLE, so nothing but the master's
+    /// bytes (`append_replicated`) ever lands in a slave's CommitLog, whichever broker path tries to write.
+    pub fn set_slave_mode(&self, on: bool) {
+        self.slave_mode.store(on, Ordering::Release);
+    }
+
+    fn refuse_in_slave_mode(&self) -> Option<PutResult> {
+        self.slave_mode.load(Ordering::Acquire).then(|| {
+            self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
+            PutResult::failed(
+                PutStatus::ServiceNotAvailable,
+                "message store is slave mode, so putMessage is forbidden",
+            )
+        })
     }
 
     /// Replication: appends raw CommitLog bytes from a master at `offset` (must equal the max offset).

@@ -102,5 +102,6 @@ pub fn build(state: &Arc<BrokerState>) -> Processors {
     crate::failover::processor::register(&mut table, state.clone());
     // transactions
     crate::transaction::end::register(&mut table, state.clone());
+    crate::ha::processor::register(&mut table, state.clone());
     table
 }

@@ -432,7 +432,11 @@ impl PullProcessor {
             return Pass::Hold;
         }
         let response_header = PullMessageResponseHeader {
-            suggest_which_broker_id: 0,
+            suggest_which_broker_id: crate::ha::suggest_broker_id(
+                &self.state,
+                &header.consumer_group,
+                &result.records,
+            ),
             next_begin_offset: to_i64(result.next_begin_offset),
             min_offset: to_i64(result.min_offset),
             max_offset: to_i64(result.max_offset),

@@ -163,12 +163,17 @@ impl SendProcessor {
         if let Some(remark) = self.state.failover.refuse_write() {
             return Err(refuse(request, ResponseCode::ServiceNotAvailable, remark));
         }
+        if let Some(remark) = crate::ha::refuse_write_on_slave(&self.state) {
+            return Err(refuse(request, ResponseCode::ServiceNotAvailable, remark));
+        }
         let store = &self.state.store;
         let result = if records.len() == 1 {
             store.put(&records[0]).await
         } else {
             store.put_batch(&records).await
         };
+        // SYNC_MASTER: wait for a slave's acknowledgement.
+        let result = crate::ha::after_put(&self.state, &records[0].properties, result).await;
         Ok(self.answer(request, &header.topic, &records, result, queue_id, uniq_key))
     }
 

@@ -1,6 +1,8 @@
 //! One PULL_MESSAGE round trip and the client-side tag re-check, shared by the pull and push
 //! consumers.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use sluice_remoting::body::{MessageQueue, SubscriptionData};
@@ -88,11 +90,29 @@ impl PullRequest<'_> {
     }
 }
 
+/// Apache's `pullFromWhichNodeTable`: the member of the broker group each (group, queue) was last told to pull
+/// from (`suggestWhichBrokerId`: a master with `slaveReadEnable` sends consumers that fell behind to a slave).
+fn pull_from_which_node() -> &'static Mutex<HashMap<(String, MessageQueue), i64>> {
+    static TABLE: OnceLock<Mutex<HashMap<(String, MessageQueue), i64>>> = OnceLock::new();
+    TABLE.get_or_init(Mutex::default)
+}
+
 /// Sends `request` and reads the answer; errors name the broker, the code and the remark.
 pub async fn pull(instance: &ClientInstance, request: &PullRequest<'_>) -> Result<PullResult> {
     let queue = request.queue;
+    let key = (request.group.to_string(), queue.clone());
+    let broker_id = match request.broker_id {
+        0 => pull_from_which_node()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied()
+            .unwrap_or(0),
+        id => id,
+    };
+    // A member missing from the route falls back to the master, else any member (`broker_addr`).
     let addr = instance
-        .find_broker_addr(&queue.topic, &queue.broker_name, request.broker_id)
+        .find_broker_addr(&queue.topic, &queue.broker_name, broker_id)
         .await?;
     let response = instance
         .invoke(&addr, request.command(), request.timeout)
@@ -128,15 +148,20 @@ pub async fn pull(instance: &ClientInstance, request: &PullRequest<'_>) -> Resul
             decode_messages(&response.body.to_bytes(), true).map_err(|e| bad(e.to_string()))?;
         messages.retain(|m| matches_tags(request.subscription, m));
     }
+    let suggest_which_broker_id = response
+        .ext("suggestWhichBrokerId")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pull_from_which_node()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, suggest_which_broker_id);
     Ok(PullResult {
         status,
         next_begin_offset: number("nextBeginOffset")?,
         min_offset: number("minOffset")?,
         max_offset: number("maxOffset")?,
-        suggest_which_broker_id: response
-            .ext("suggestWhichBrokerId")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
+        suggest_which_broker_id,
         messages,
     })
 }
