@@ -274,9 +274,10 @@ impl BrokerConfig {
         Ok(config)
     }
 
-    /// Apache's start-up adjustments: a master's id is 0.
+    /// Apache's start-up adjustments: a master's id is 0 (in controller mode `brokerId` names
+    /// the replica whatever its role, so it is kept).
     pub fn normalize(&mut self) {
-        if self.broker_role != BrokerRole::Slave {
+        if self.broker_role != BrokerRole::Slave && !self.enable_controller_mode {
             self.broker_id = 0;
         }
     }

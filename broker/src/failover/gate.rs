@@ -23,6 +23,9 @@ pub struct FailoverGate {
     /// This replica's master epoch (0 outside controller mode).
     epoch: AtomicI64,
     history: Mutex<EpochHistory>,
+    /// Controller mode: the SyncStateSet holds only this master, so a SYNC_MASTER has nobody to
+    /// wait for (the controller already knows no other replica may be elected).
+    alone: std::sync::atomic::AtomicBool,
 }
 
 impl FailoverGate {
@@ -32,6 +35,7 @@ impl FailoverGate {
             lease_until: AtomicI64::new(0),
             epoch: AtomicI64::new(0),
             history: Mutex::new(EpochHistory::default()),
+            alone: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -59,6 +63,18 @@ impl FailoverGate {
         } else {
             "this master lost contact with the controller and stopped accepting writes (its lease expired); another replica may have been elected".to_string()
         })
+    }
+
+    /// Records whether the group's SyncStateSet holds only this master.
+    pub fn set_alone(&self, alone: bool) {
+        self.alone
+            .store(alone && self.leased_master, Ordering::Release);
+    }
+
+    /// A leased master whose SyncStateSet holds only itself acknowledges writes without
+    /// waiting for a slave.
+    pub fn acks_alone(&self) -> bool {
+        self.alone.load(Ordering::Acquire)
     }
 
     pub fn epoch(&self) -> i32 {

@@ -163,6 +163,10 @@ pub async fn run(
                 .map_err(|e| BrokerError::Config(format!("cannot write the epoch file: {e}")))?;
         }
         broker.state().failover.set_history(history);
+        broker
+            .state()
+            .failover
+            .set_alone(view.sync_state_set == BTreeSet::from([me]));
         tracing::info!(
             role = if master == me { "master" } else { "slave" },
             epoch = view.master_epoch,
@@ -231,6 +235,7 @@ async fn session(
             continue;
         }
         let set = &now_view.sync_state_set;
+        state.failover.set_alone(*set == BTreeSet::from([me]));
         set_epoch = set_epoch.max(now_view.sync_state_set_epoch);
         samples.push_back((sent, max));
         while samples.len() > 1 && samples[1].0 <= sent - catch_up_window {
@@ -252,6 +257,10 @@ async fn session(
             }
         }
         if wanted != *set {
+            // Adding a replica: wait for its acknowledgements before the controller counts it.
+            if wanted != BTreeSet::from([me]) {
+                state.failover.set_alone(false);
+            }
             match link
                 .alter_sync_state_set(
                     &config.broker_name,
@@ -264,9 +273,13 @@ async fn session(
             {
                 Ok(e) => {
                     tracing::info!(set = ?wanted, epoch = e, "SyncStateSet changed");
+                    state.failover.set_alone(wanted == BTreeSet::from([me]));
                     set_epoch = e;
                 }
-                Err(e) => tracing::warn!(error = %e, "SyncStateSet change refused"),
+                Err(e) => {
+                    state.failover.set_alone(*set == BTreeSet::from([me]));
+                    tracing::warn!(error = %e, "SyncStateSet change refused");
+                }
             }
         }
     }
