@@ -83,6 +83,18 @@ impl RebalanceLockManager {
     }
 
     /// Releases the queues `client_id` holds among `queues` (others' locks are left alone).
+    /// Drops every lock `client_id` holds in `group` (the client unregistered: it said it is
+    /// gone, so its queues need not wait for the lease to run out). Returns how many.
+    pub fn release_client(&self, group: &str, client_id: &str) -> usize {
+        let mut table = self.table();
+        let Some(locks) = table.get_mut(group) else {
+            return 0;
+        };
+        let before = locks.len();
+        locks.retain(|_, e| e.client_id != client_id);
+        before - locks.len()
+    }
+
     pub fn unlock_batch(&self, group: &str, queues: &BTreeSet<MessageQueue>, client_id: &str) {
         let mut table = self.table();
         let Some(locks) = table.get_mut(group) else {
@@ -130,6 +142,22 @@ mod tests {
         ids.iter()
             .map(|&i| MessageQueue::new("T", "b", i))
             .collect()
+    }
+
+    #[test]
+    fn an_unregistered_client_frees_its_queues_at_once() {
+        let m = RebalanceLockManager::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        m.try_lock_batch_at("g", &qs(&[0, 1]), "c1", t0);
+        m.try_lock_batch_at("other", &qs(&[0]), "c1", t0);
+        assert_eq!(m.try_lock_batch_at("g", &qs(&[0, 1]), "c2", t0), qs(&[]));
+        assert_eq!(m.release_client("g", "c1"), 2);
+        assert_eq!(
+            m.try_lock_batch_at("g", &qs(&[0, 1]), "c2", t0),
+            qs(&[0, 1])
+        );
+        // Only that group's locks go.
+        assert_eq!(m.try_lock_batch_at("other", &qs(&[0]), "c2", t0), qs(&[]));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct BrokerState {
     pub send_flow_control: SendFlowControl,
     /// When this broker started (ms since the epoch; GET_BROKER_RUNTIME_INFO's `bootTimestamp`).
     pub boot_timestamp: i64,
+    /// Queue locks of orderly consumers (LOCK_BATCH_MQ / UNLOCK_BATCH_MQ).
+    pub rebalance_locks: Arc<crate::rebalance_lock::RebalanceLockManager>,
     /// Controller mode: the master's write lease and the epoch history.
     pub failover: Arc<crate::failover::FailoverGate>,
     /// Transactions committed or rolled back since start (END_TRANSACTION, check-back).
@@ -58,6 +60,9 @@ impl BrokerState {
         ));
         let ha = Arc::new(crate::ha::HaService::new(&config, store.clone()));
         Ok(BrokerState {
+            rebalance_locks: Arc::new(crate::rebalance_lock::RebalanceLockManager::new(
+                crate::processor::lock::lock_max_live_time(),
+            )),
             failover,
             ha,
             clients: Arc::new(ClientRegistry::new(&config)),

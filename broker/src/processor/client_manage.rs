@@ -179,6 +179,13 @@ impl ClientManageProcessor {
         }
         if let Some(group) = &header.consumer_group {
             clients.unregister_consumer(group, channel.id());
+            let released = self
+                .state
+                .rebalance_locks
+                .release_client(group, &header.client_id);
+            if released > 0 {
+                tracing::info!(group, client = %header.client_id, released, "queue locks of an unregistered client released");
+            }
         }
         tracing::info!(client = %header.client_id, addr = %channel.remote_addr(), "client unregistered");
         RemotingCommand::response_to(request, ResponseCode::Success)

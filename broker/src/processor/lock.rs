@@ -12,6 +12,7 @@ use sluice_remoting::{RemotingCommand, RequestCode, ResponseCode};
 
 use super::Processors;
 use crate::rebalance_lock::{RebalanceLockManager, DEFAULT_LOCK_MAX_LIVE_TIME};
+
 use crate::state::BrokerState;
 
 /// Environment variable overriding the lease in milliseconds (Apache reads the system property
@@ -32,8 +33,8 @@ pub fn lock_max_live_time() -> Duration {
     }
 }
 
-pub fn register(table: &mut Processors, _state: Arc<BrokerState>) {
-    let locks = Arc::new(RebalanceLockManager::new(lock_max_live_time()));
+pub fn register(table: &mut Processors, state: Arc<BrokerState>) {
+    let locks = state.rebalance_locks.clone();
     let l = locks.clone();
     table.register(
         RequestCode::LockBatchMq,
