@@ -170,7 +170,10 @@ impl ComposeCluster {
                     ("SLUICE_IMAGE".into(), image.to_string()),
                     // 64 MiB CommitLog segments: four brokers preallocating 1 GiB each at once
                     // is slow on a small CI machine.
-                    ("SLUICE_COMMITLOG_FILE_SIZE".into(), (64u64 << 20).to_string()),
+                    (
+                        "SLUICE_COMMITLOG_FILE_SIZE".into(),
+                        (64u64 << 20).to_string(),
+                    ),
                     (
                         "SLUICE_NAMESRV1_PORT".into(),
                         crate::ports::free_port()?.to_string(),
@@ -229,11 +232,7 @@ impl ComposeCluster {
 
     /// `ip:9876;ip:9876` of both NameServers, as containers and the host dial them.
     pub fn namesrv_addrs(&self) -> String {
-        format!(
-            "{}:9876;{}:9876",
-            self.ip("namesrv1"),
-            self.ip("namesrv2")
-        )
+        format!("{}:9876;{}:9876", self.ip("namesrv1"), self.ip("namesrv2"))
     }
 
     /// `ip:10911` of a broker service.
@@ -248,7 +247,9 @@ impl ComposeCluster {
         let out = run(cmd, "compose ps -q")?;
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if id.is_empty() {
-            return Err(HarnessError::new(format!("service {service} has no container")));
+            return Err(HarnessError::new(format!(
+                "service {service} has no container"
+            )));
         }
         Ok(id)
     }
