@@ -243,7 +243,8 @@ impl ComposeCluster {
     /// The container id of `service`.
     pub fn container(&self, service: &str) -> Result<String> {
         let mut cmd = self.compose_cmd();
-        cmd.args(["ps", "-q", service]);
+        // -a: `docker compose` (v2) lists stopped containers only with it.
+        cmd.args(["ps", "-a", "-q", service]);
         let out = run(cmd, "compose ps -q")?;
         let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if id.is_empty() {
@@ -257,10 +258,16 @@ impl ComposeCluster {
     /// Waits until every service's container runs with a healthy health check. Fails early when
     /// one exits or turns unhealthy; the error carries the logs.
     pub fn wait_healthy(&self, timeout: Duration) -> Result<()> {
+        let all: Vec<&str> = SERVICES.iter().map(|(s, _)| *s).collect();
+        self.wait_services_healthy(&all, timeout)
+    }
+
+    /// [`wait_healthy`](Self::wait_healthy) for some services only.
+    pub fn wait_services_healthy(&self, services: &[&str], timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             let mut pending = Vec::new();
-            for (service, _) in SERVICES {
+            for &service in services {
                 let id = self.container(service)?;
                 let mut cmd = Command::new("docker");
                 cmd.args([

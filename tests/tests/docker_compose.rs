@@ -13,6 +13,7 @@
 //! part as "unavailable, as expected" instead: every other assertion still runs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use sluice_client::consumer::ConsumeFromWhere;
@@ -112,6 +113,12 @@ async fn consume_until(
     got
 }
 
+/// Says why the test did nothing, past libtest's output capture (which only takes `eprintln!`),
+/// so that CI logs show it.
+fn skipped(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED docker_compose: {why}");
+}
+
 fn missing<'a>(want: &'a BTreeSet<String>, got: &BTreeMap<String, usize>) -> Vec<&'a String> {
     want.iter().filter(|b| !got.contains_key(*b)).collect()
 }
@@ -121,7 +128,7 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
     let compose = match docker::docker_available() {
         Ok(c) => c,
         Err(why) => {
-            eprintln!("SKIPPED docker_compose: {why}");
+            skipped(&why);
             return;
         }
     };
@@ -140,11 +147,11 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
         .expect("healthy cluster");
     eprintln!("healthy after {:.1?}", started.elapsed());
     if !cluster.host_reaches("namesrv1", 9876) {
-        eprintln!(
-            "SKIPPED docker_compose: this host cannot reach container addresses ({}.0/24); \
-             rootless Docker or Docker Desktop?",
+        skipped(&format!(
+            "this host cannot reach container addresses ({}.0/24); rootless Docker or Docker \
+             Desktop?",
             cluster.net
-        );
+        ));
         return;
     }
 
@@ -252,7 +259,7 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
     cluster.kill("broker-a").expect("kill broker-a's master");
     eprintln!("killed broker-a's master after {:.1?}", started.elapsed());
 
-    runtime.block_on(async {
+    let acked = runtime.block_on(async {
         let admin = Admin::new(&namesrv).unwrap();
         // New sends succeed (send_batch fails the test otherwise): the producer leaves the dead
         // master after an error.
@@ -308,6 +315,43 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
             eprintln!("NOTE: without replication {from_slave} of broker-a's {} messages were readable after its master died", on_a.len());
         }
         producer.shutdown().await;
+        before.into_iter().chain(after).map(|(m, _)| m).collect::<BTreeSet<String>>()
+    });
+
+    // The partition helpers: a cut-off container is unreachable, a healed one is back.
+    cluster
+        .disconnect("broker-b-s")
+        .expect("cut broker-b-s off");
+    assert!(
+        !cluster.host_reaches("broker-b-s", 10911),
+        "broker-b-s still reachable after `docker network disconnect`"
+    );
+    cluster.connect("broker-b-s").expect("reconnect broker-b-s");
+    assert!(
+        cluster.host_reaches("broker-b-s", 10911),
+        "broker-b-s unreachable after `docker network connect`"
+    );
+
+    // The killed master's container comes back on its named volume: whatever the roles now,
+    // every acknowledged message is readable again.
+    cluster.start("broker-a").expect("start broker-a again");
+    cluster
+        .wait_services_healthy(&["broker-a"], Duration::from_secs(90))
+        .expect("broker-a healthy again");
+    runtime.block_on(async {
+        let got = consume_until(
+            &namesrv,
+            "docker-compose-g3",
+            &acked,
+            Duration::from_secs(60),
+        )
+        .await;
+        let lost = missing(&acked, &got);
+        assert!(
+            lost.is_empty(),
+            "{} acknowledged messages not readable after broker-a's restart: {lost:?}",
+            lost.len()
+        );
     });
     eprintln!("done after {:.1?}", started.elapsed());
     drop(cluster);
