@@ -249,6 +249,36 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
             "sends did not reach both broker groups: {before:?}"
         );
 
+        if replication {
+            // SEND_OK from a SYNC_MASTER means the slave has the bytes; its copy of the topic's
+            // config comes with the slave's periodic metadata sync. Before the master dies the
+            // slave must serve the topic at the master's offsets.
+            for (master, slave) in [
+                (&a_master, cluster.broker_addr("broker-a-s")),
+                (&b_master, cluster.broker_addr("broker-b-s")),
+            ] {
+                let deadline = Instant::now() + Duration::from_secs(40);
+                loop {
+                    let m = admin.topic_stats(master, TOPIC).await.expect("master topic stats");
+                    let max = |t: &sluice_remoting::body::TopicStatsTable| -> BTreeMap<i32, i64> {
+                        t.offset_table.iter().map(|(q, o)| (q.queue_id, o.max_offset)).collect()
+                    };
+                    let caught_up = match admin.topic_stats(&slave, TOPIC).await {
+                        Ok(s) => max(&s) == max(&m),
+                        Err(_) => false,
+                    };
+                    if caught_up {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "slave {slave} does not serve {TOPIC} at {master}'s offsets"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+
         // Consumed from the host while everything is up.
         let want: BTreeSet<String> = before.keys().cloned().collect();
         let got = consume_until(&namesrv, "docker-compose-g1", &want, Duration::from_secs(40)).await;
