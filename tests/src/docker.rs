@@ -139,12 +139,96 @@ pub struct ComposeCluster {
     envs: Vec<(String, String)>,
 }
 
+/// `<pid>-<unix seconds>-<nanos in hex>`: unique, and says when it was made (see
+/// [`sweep_stale`]).
 fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}-{:x}", std::process::id(), nanos)
+        .unwrap_or_default();
+    format!(
+        "{}-{}-{:x}",
+        std::process::id(),
+        now.as_secs(),
+        now.subsec_nanos()
+    )
+}
+
+/// The creation time (unix seconds) in a name made by [`unique_suffix`] after `prefix`.
+fn created_secs(name: &str, prefix: &str) -> Option<u64> {
+    let rest = name.strip_prefix(prefix)?;
+    let mut parts = rest.split('-');
+    let _pid = parts.next()?;
+    parts.next()?.parse().ok()
+}
+
+fn lines(mut cmd: Command) -> Vec<String> {
+    cmd.stdin(Stdio::null()).stderr(Stdio::null());
+    match cmd.output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Removes what test runs killed before their clean-up left behind (containers, networks and
+/// volumes of `sluice-it-*` projects, `sluice:it-*` images) once it is older than `age`. A test
+/// run lasts about a minute, so an hour-old project is certainly abandoned.
+pub fn sweep_stale(age: Duration) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let stale = |name: &str, prefix: &str| {
+        created_secs(name, prefix).is_some_and(|t| t + age.as_secs() < now)
+    };
+    let label = "{{.Label \"com.docker.compose.project\"}}";
+    let listed = |kind: &[&str], id: &str| {
+        let mut cmd = Command::new("docker");
+        cmd.args(kind).args([
+            "--filter",
+            "label=com.docker.compose.project",
+            "--format",
+            &format!("{id} {label}"),
+        ]);
+        lines(cmd)
+            .into_iter()
+            .filter_map(|l| {
+                let (id, project) = l.split_once(' ')?;
+                stale(project, "sluice-it-").then(|| id.to_string())
+            })
+            .collect::<Vec<_>>()
+    };
+    let remove = |args: &[&str], ids: Vec<String>| {
+        if ids.is_empty() {
+            return;
+        }
+        eprintln!(
+            "removing {} stale docker test object(s): {ids:?}",
+            ids.len()
+        );
+        let _ = Command::new("docker")
+            .args(args)
+            .args(&ids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    remove(&["rm", "-f", "-v"], listed(&["ps", "-a"], "{{.ID}}"));
+    remove(&["network", "rm"], listed(&["network", "ls"], "{{.ID}}"));
+    remove(
+        &["volume", "rm", "-f"],
+        listed(&["volume", "ls"], "{{.Name}}"),
+    );
+    let mut images = Command::new("docker");
+    images.args(["images", "sluice", "--format", "{{.Tag}}"]);
+    let tags: Vec<String> = lines(images)
+        .into_iter()
+        .filter(|t| stale(t, "it-"))
+        .map(|t| format!("sluice:{t}"))
+        .collect();
+    remove(&["rmi", "-f"], tags);
 }
 
 impl ComposeCluster {
@@ -422,4 +506,23 @@ impl Drop for ComposeCluster {
 /// A tag no other run uses: `sluice:it-<pid>-<nanos>`.
 pub fn unique_image_tag() -> String {
     format!("sluice:it-{}", unique_suffix())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_their_creation_time() {
+        let name = format!("sluice-it-{}", unique_suffix());
+        let t = created_secs(&name, "sluice-it-").expect("a time");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(t <= now && now - t < 5, "{name}: {t} vs {now}");
+        assert_eq!(created_secs("sluice-it-12-1000-ab", "sluice-it-"), Some(1000));
+        assert_eq!(created_secs("other-12-1000-ab", "sluice-it-"), None);
+        assert_eq!(created_secs("sluice-it-12-x-ab", "sluice-it-"), None);
+    }
 }

@@ -133,6 +133,8 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
         }
     };
     let started = Instant::now();
+    // Leftovers of runs that were killed before their clean-up ran.
+    docker::sweep_stale(Duration::from_secs(3600));
     let image = docker::unique_image_tag();
     docker::build_image(&image, &binaries()).expect("build the image");
     let cluster = ComposeCluster::up(compose, &image, true).expect("compose up");
