@@ -521,7 +521,10 @@ mod tests {
             .unwrap()
             .as_secs();
         assert!(t <= now && now - t < 5, "{name}: {t} vs {now}");
-        assert_eq!(created_secs("sluice-it-12-1000-ab", "sluice-it-"), Some(1000));
+        assert_eq!(
+            created_secs("sluice-it-12-1000-ab", "sluice-it-"),
+            Some(1000)
+        );
         assert_eq!(created_secs("other-12-1000-ab", "sluice-it-"), None);
         assert_eq!(created_secs("sluice-it-12-x-ab", "sluice-it-"), None);
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use sluice_client::consumer::ConsumeFromWhere;
 use sluice_client::{Admin, ClientConfig, Message, Producer, PullConsumer, SendStatus};
-use sluice_remoting::body::TopicConfig;
+use sluice_remoting::body::{TopicConfig, TopicStatsTable};
 use sluice_tests::docker::{self, ComposeCluster, ImageBinaries};
 
 const TOPIC: &str = "DockerComposeTopic";
@@ -111,6 +111,37 @@ async fn consume_until(
     }
     consumer.shutdown().await;
     got
+}
+
+/// Waits until each `(master, slave)` slave serves the topic at its master's max offsets.
+/// SEND_OK from a SYNC_MASTER means the slave has the bytes; its copy of the topic's config comes
+/// with the slave's periodic metadata sync. Before a master dies, its slave must serve the topic.
+async fn slaves_serve_topic(admin: &Admin, pairs: &[(String, String)]) {
+    fn max(t: &TopicStatsTable) -> BTreeMap<i32, i64> {
+        t.offset_table
+            .iter()
+            .map(|(q, o)| (q.queue_id, o.max_offset))
+            .collect()
+    }
+    for (master, slave) in pairs {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let m = admin
+                .topic_stats(master, TOPIC)
+                .await
+                .expect("master topic stats");
+            if let Ok(s) = admin.topic_stats(slave, TOPIC).await {
+                if max(&s) == max(&m) {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "slave {slave} does not serve {TOPIC} at {master}'s offsets"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
 }
 
 /// Says why the test did nothing, past libtest's output capture (which only takes `eprintln!`),
@@ -212,6 +243,7 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
             }
         }
 
+        eprintln!("registered and in sync after {:.1?}", started.elapsed());
         let mut topic = TopicConfig::new(TOPIC);
         topic.read_queue_nums = 4;
         topic.write_queue_nums = 4;
@@ -251,40 +283,25 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
             "sends did not reach both broker groups: {before:?}"
         );
 
-        if replication {
-            // SEND_OK from a SYNC_MASTER means the slave has the bytes; its copy of the topic's
-            // config comes with the slave's periodic metadata sync. Before the master dies the
-            // slave must serve the topic at the master's offsets.
-            for (master, slave) in [
-                (&a_master, cluster.broker_addr("broker-a-s")),
-                (&b_master, cluster.broker_addr("broker-b-s")),
-            ] {
-                let deadline = Instant::now() + Duration::from_secs(40);
-                loop {
-                    let m = admin.topic_stats(master, TOPIC).await.expect("master topic stats");
-                    let max = |t: &sluice_remoting::body::TopicStatsTable| -> BTreeMap<i32, i64> {
-                        t.offset_table.iter().map(|(q, o)| (q.queue_id, o.max_offset)).collect()
-                    };
-                    let caught_up = match admin.topic_stats(&slave, TOPIC).await {
-                        Ok(s) => max(&s) == max(&m),
-                        Err(_) => false,
-                    };
-                    if caught_up {
-                        break;
-                    }
-                    assert!(
-                        Instant::now() < deadline,
-                        "slave {slave} does not serve {TOPIC} at {master}'s offsets"
-                    );
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+        eprintln!("sent after {:.1?}", started.elapsed());
+
+        // Consumed from the host while everything is up; meanwhile, with replication, each
+        // slave catches up on the topic.
+        let want: BTreeSet<String> = before.keys().cloned().collect();
+        let slaves = [
+            (a_master.clone(), cluster.broker_addr("broker-a-s")),
+            (b_master.clone(), cluster.broker_addr("broker-b-s")),
+        ];
+        let (got, ()) = tokio::join!(
+            consume_until(&namesrv, "docker-compose-g1", &want, Duration::from_secs(40)),
+            async {
+                if replication {
+                    slaves_serve_topic(&admin, &slaves).await;
                 }
             }
-        }
-
-        // Consumed from the host while everything is up.
-        let want: BTreeSet<String> = before.keys().cloned().collect();
-        let got = consume_until(&namesrv, "docker-compose-g1", &want, Duration::from_secs(40)).await;
+        );
         assert!(missing(&want, &got).is_empty(), "not consumed: {:?}", missing(&want, &got));
+        eprintln!("consumed after {:.1?}", started.elapsed());
         (producer, replication, before)
     });
 
