@@ -397,6 +397,14 @@ impl ComposeCluster {
         TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok()
     }
 
+    /// Runs `args` inside `service`'s container (`compose exec -T`); returns its stdout.
+    pub fn exec(&self, service: &str, args: &[&str]) -> Result<String> {
+        let mut cmd = self.compose_cmd();
+        cmd.args(["exec", "-T", service]).args(args);
+        let out = run(cmd, &format!("compose exec {service} {args:?}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// SIGKILLs `service`'s container (`compose kill -s SIGKILL`); it stays stopped.
     pub fn kill(&self, service: &str) -> Result<()> {
         let mut cmd = self.compose_cmd();

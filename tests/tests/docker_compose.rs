@@ -272,7 +272,7 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
             .build()
             .unwrap();
         producer.start().await.unwrap();
-        let (before, not_ok) = send_batch(&producer, "before", PER_BATCH).await;
+        let (mut before, not_ok) = send_batch(&producer, "before", PER_BATCH).await;
         let brokers: BTreeSet<&String> = before.values().collect();
         eprintln!(
             "sent {} SEND_OK ({not_ok} stored without their durability goal) to {brokers:?}",
@@ -283,6 +283,22 @@ fn compose_cluster_serves_and_survives_a_killed_master() {
             "sends did not reach both broker groups: {before:?}"
         );
 
+        // The same advertised addresses work from inside the network: mqadmin in a container
+        // sends through the NameServers' container addresses. (A blocking call on the block_on
+        // thread; the client tasks run on the runtime's workers.)
+        let text = cluster
+            .exec(
+                "namesrv2",
+                &["mqadmin", "sendMessage", "-n", &namesrv, "-t", TOPIC, "-p", "from-a-container"],
+            )
+            .expect("mqadmin sendMessage in a container");
+        let row = text
+            .lines()
+            .find(|l| l.contains("SEND_OK"))
+            .unwrap_or_else(|| panic!("no SEND_OK from the container: {text}"));
+        let broker = row.split_whitespace().next().unwrap_or_default().to_string();
+        assert!(broker.starts_with("broker-"), "{row}");
+        before.insert("from-a-container".to_string(), broker);
         eprintln!("sent after {:.1?}", started.elapsed());
 
         // Consumed from the host while everything is up; meanwhile, with replication, each
