@@ -9,6 +9,7 @@
 //! failing test leaves nothing behind.
 
 pub mod cluster;
+pub mod docker;
 pub mod error;
 pub mod netns;
 pub mod ports;
