@@ -41,6 +41,48 @@ fn write_properties(path: &Path, entries: &[(String, String)]) -> Result<()> {
         .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))
 }
 
+/// A loopback server child started from a properties file in its own temp dir: what the
+/// NameServer and controller handles share.
+struct Launched {
+    process: ServerProcess,
+    port: u16,
+    config_path: PathBuf,
+    dir: TempDir,
+}
+
+/// Writes `{dir}/{name}.conf` from `base(dir, port)` plus `extra` (which override), starts
+/// `binary -c conf` with `$HOME` in its dir and its log in `{dir}/{name}.log`, and waits until
+/// `127.0.0.1:port` accepts connections.
+async fn launch(
+    name: &str,
+    binary: &Path,
+    base: impl FnOnce(&Path, u16) -> Vec<(String, String)>,
+    extra: &[(&str, &str)],
+) -> Result<Launched> {
+    let dir = temp_dir(&format!("sluice-{name}-"))?;
+    let port = free_port()?;
+    let config_path = dir.path().join(format!("{name}.conf"));
+    let mut entries = base(dir.path(), port);
+    entries.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    write_properties(&config_path, &entries)?;
+    let mut process = ServerProcess::new(
+        format!("mq{name} 127.0.0.1:{port}"),
+        binary,
+        vec!["-c".into(), config_path.clone().into_os_string()],
+        loopback(port),
+        dir.path().join(format!("{name}.log")),
+    );
+    // Anything the child would put under $HOME lands in its temp dir instead.
+    process.envs.push(("HOME".into(), dir.path().into()));
+    process.start().await?;
+    Ok(Launched {
+        process,
+        port,
+        config_path,
+        dir,
+    })
+}
+
 /// A running `mqcontroller` child (automatic failover) with its own temp dir.
 #[derive(Debug)]
 pub struct ControllerProcess {
@@ -54,33 +96,22 @@ impl ControllerProcess {
     /// Starts a controller on a free port, listening on every address (so brokers in network
     /// namespaces reach it), with extra `controller.conf` entries.
     pub async fn start_with(binary: impl AsRef<Path>, extra: &[(&str, &str)]) -> Result<Self> {
-        let dir = temp_dir("sluice-controller-")?;
-        let port = free_port()?;
-        let config_path = dir.path().join("controller.conf");
-        let mut entries: Vec<(String, String)> = vec![
-            ("listenPort".into(), port.to_string()),
-            ("bindAddress".into(), "0.0.0.0".into()),
-            (
-                "controllerStorePath".into(),
-                dir.path().join("store").display().to_string(),
-            ),
-        ];
-        entries.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        write_properties(&config_path, &entries)?;
-        let mut process = ServerProcess::new(
-            format!("mqcontroller 127.0.0.1:{port}"),
-            binary.as_ref(),
-            vec!["-c".into(), config_path.clone().into_os_string()],
-            loopback(port),
-            dir.path().join("controller.log"),
-        );
-        process.envs.push(("HOME".into(), dir.path().into()));
-        process.start().await?;
+        let base = |dir: &Path, port: u16| {
+            vec![
+                ("listenPort".to_string(), port.to_string()),
+                ("bindAddress".to_string(), "0.0.0.0".to_string()),
+                (
+                    "controllerStorePath".to_string(),
+                    dir.join("store").display().to_string(),
+                ),
+            ]
+        };
+        let l = launch("controller", binary.as_ref(), base, extra).await?;
         Ok(Self {
-            process,
-            port,
-            config_path,
-            dir,
+            process: l.process,
+            port: l.port,
+            config_path: l.config_path,
+            dir: l.dir,
         })
     }
 
@@ -116,45 +147,26 @@ impl NameServerProcess {
         binary: impl AsRef<Path>,
         extra_config: &[(&str, &str)],
     ) -> Result<Self> {
-        let dir = temp_dir("sluice-namesrv-")?;
-        let port = free_port()?;
-        let config_path = dir.path().join("namesrv.conf");
-        let mut entries: Vec<(String, String)> = [
-            ("listenPort", port.to_string()),
-            ("bindAddress", "127.0.0.1".to_string()),
-            (
-                "kvConfigPath",
-                dir.path().join("kvConfig.json").display().to_string(),
-            ),
-            (
-                "configStorePath",
-                dir.path().join("namesrv.properties").display().to_string(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        entries.extend(
-            extra_config
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        write_properties(&config_path, &entries)?;
-        let mut process = ServerProcess::new(
-            format!("mqnamesrv 127.0.0.1:{port}"),
-            binary.as_ref(),
-            vec!["-c".into(), config_path.clone().into_os_string()],
-            loopback(port),
-            dir.path().join("namesrv.log"),
-        );
-        // Anything the child would put under $HOME lands in its temp dir instead.
-        process.envs.push(("HOME".into(), dir.path().into()));
-        process.start().await?;
+        let base = |dir: &Path, port: u16| {
+            vec![
+                ("listenPort".to_string(), port.to_string()),
+                ("bindAddress".to_string(), "127.0.0.1".to_string()),
+                (
+                    "kvConfigPath".to_string(),
+                    dir.join("kvConfig.json").display().to_string(),
+                ),
+                (
+                    "configStorePath".to_string(),
+                    dir.join("namesrv.properties").display().to_string(),
+                ),
+            ]
+        };
+        let l = launch("namesrv", binary.as_ref(), base, extra_config).await?;
         Ok(Self {
-            process,
-            port,
-            config_path,
-            dir,
+            process: l.process,
+            port: l.port,
+            config_path: l.config_path,
+            dir: l.dir,
         })
     }
 

@@ -374,3 +374,94 @@ async fn a_partitioned_master_stops_writing_before_its_successor_starts() {
     let limit = master.max_offset as u64;
     assert!(commit_log_bytes(&b1.store_dir(), limit) == commit_log_bytes(&b2.store_dir(), limit));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqadmin_shows_the_sync_state_set_and_elect_master_switches_over() {
+    let ns = NameServerProcess::start(sluice_tests::nameserver_bin!())
+        .await
+        .unwrap();
+    let controller = ControllerProcess::start_with(
+        sluice_tests::controller_bin!(),
+        &[("scanNotActiveBrokerInterval", "200")],
+    )
+    .await
+    .unwrap();
+    let caddr = controller.addr();
+    let spec = |id| replica_spec_as(id, &caddr, "ASYNC_MASTER", "ASYNC_FLUSH");
+    let _b1 = BrokerProcess::start(sluice_tests::broker_bin!(), &ns.addr(), spec(1))
+        .await
+        .unwrap();
+    wait_for("replica 1 to lead", Duration::from_secs(20), || {
+        matches!(group_state(&controller), Some((Some(1), _, _)))
+    })
+    .await;
+    let b2 = BrokerProcess::start(sluice_tests::broker_bin!(), &ns.addr(), spec(2))
+        .await
+        .unwrap();
+    wait_for(
+        "replica 2 in the SyncStateSet",
+        Duration::from_secs(30),
+        || matches!(group_state(&controller), Some((_, _, set)) if set.contains(&2)),
+    )
+    .await;
+
+    let mut out = String::new();
+    sluice_client::admin::cli::run(
+        &[
+            "getSyncStateSet",
+            "-n",
+            &ns.addr(),
+            "-a",
+            &caddr,
+            "-c",
+            "DefaultCluster",
+        ],
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("getSyncStateSet failed: {e}"));
+    for want in [
+        "#brokerName\tbroker-a",
+        "#MasterBrokerId\t1",
+        "#MasterEpoch\t1",
+        "#SyncStateSetNums\t2",
+        "InSyncReplica:\tReplicaIdentity{brokerName='broker-a', brokerId=2",
+        "alive=true}",
+    ] {
+        assert!(out.contains(want), "missing `{want}` in:\n{out}");
+    }
+
+    // The operator moves the master to replica 2.
+    let mut out = String::new();
+    sluice_client::admin::cli::run(
+        &[
+            "electMaster",
+            "-a",
+            &caddr,
+            "-b",
+            "2",
+            "-bn",
+            "broker-a",
+            "-c",
+            "DefaultCluster",
+        ],
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("electMaster failed: {e}"));
+    assert!(
+        out.contains(&format!("#BrokerMasterAddr\t{}", b2.addr())),
+        "{out}"
+    );
+    assert!(out.contains("#MasterEpoch\t2"), "{out}");
+    let client = RemotingClient::new(ClientConfig::default(), ProcessorTable::new());
+    let mut took = false;
+    for _ in 0..200 {
+        if accepts_write(&client, &b2.addr(), "after-switchover").await {
+            took = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(took, "replica 2 never took writes after electMaster");
+}

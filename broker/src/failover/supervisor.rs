@@ -215,10 +215,9 @@ async fn session(
         }
         let max = state.store.commit_log.max_offset() as i64;
         let sent = mono_ms();
-        match link.heartbeat(&config, me, view.master_epoch, max).await {
-            Ok(()) if is_master => state.failover.extend_lease(sent + lease),
-            Ok(()) => {}
-            Err(e) => tracing::debug!(error = %e, "controller heartbeat failed"),
+        let beat = link.heartbeat(&config, me, view.master_epoch, max).await;
+        if let Err(e) = &beat {
+            tracing::debug!(error = %e, "controller heartbeat failed");
         }
         let now_view = match link.replica_info(&config.broker_name).await {
             Ok(v) => v,
@@ -230,6 +229,11 @@ async fn session(
         if now_view.master_id != view.master_id || now_view.master_epoch != view.master_epoch {
             state.failover.revoke_lease();
             return SessionEnd::RoleChanged;
+        }
+        // The lease runs from before the heartbeat, and only once the controller has confirmed
+        // (after that instant) that this replica still leads at this epoch.
+        if is_master && beat.is_ok() {
+            state.failover.extend_lease(sent + lease);
         }
         if !is_master {
             continue;

@@ -23,6 +23,7 @@
 #![allow(clippy::write_literal)]
 
 mod broker;
+mod controller;
 mod format;
 
 pub use format::{format_millis, parse_timestamp};
@@ -149,12 +150,29 @@ enum Command {
     DecodeMessageId(message::DecodeMessageId),
     #[command(name = "haStatus", about = "Fetch ha runtime status data")]
     HaStatus(ha::HaStatus),
+    #[command(
+        name = "getSyncStateSet",
+        about = "Fetch syncStateSet for target brokers"
+    )]
+    GetSyncStateSet(controller::GetSyncStateSet),
+    #[command(
+        name = "electMaster",
+        about = "Re-elect the specified broker as master."
+    )]
+    ElectMaster(controller::ElectMaster),
 }
 
 /// Runs one command (`args` without the program name), appending its output to `out`.
 /// `-h` prints the help into `out` and succeeds.
 pub async fn run<S: AsRef<str>>(args: &[S], out: &mut String) -> CliResult {
-    let argv = std::iter::once("mqadmin").chain(args.iter().map(AsRef::as_ref));
+    // Apache's two-letter short option `-bn` (electMaster) is `--brokerName` here.
+    let argv = std::iter::once("mqadmin").chain(args.iter().map(AsRef::as_ref).map(|a| {
+        if a == "-bn" {
+            "--brokerName"
+        } else {
+            a
+        }
+    }));
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
@@ -204,6 +222,8 @@ async fn dispatch(command: Command, out: &mut String) -> CliResult {
         Command::ConsumeMessage(c) => c.run(out).await,
         Command::DecodeMessageId(c) => c.run(out).await,
         Command::HaStatus(c) => c.run(out).await,
+        Command::GetSyncStateSet(c) => c.run(out).await,
+        Command::ElectMaster(c) => c.run(out).await,
     }
 }
 
