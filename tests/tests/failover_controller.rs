@@ -28,10 +28,6 @@ use sluice_tests::{BrokerProcess, BrokerSpec, ControllerProcess, NameServerProce
 const TOPIC: &str = "FailoverTopic";
 const T: Duration = Duration::from_secs(3);
 
-fn replica_spec(id: u64, controller: &str) -> BrokerSpec {
-    replica_spec_as(id, controller, "SYNC_MASTER", "SYNC_FLUSH")
-}
-
 fn replica_spec_as(id: u64, controller: &str, role: &str, flush: &str) -> BrokerSpec {
     BrokerSpec {
         broker_id: id,
@@ -134,8 +130,16 @@ async fn wait_converged(client: &RemotingClient, addr: &str, max: i64) {
     panic!("{addr} did not converge to {max}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn master_sigkill_elects_the_in_sync_replica_and_the_old_master_rejoins() {
+/// A NameServer, a controller, and replicas 1 (leading) and 2 (in its SyncStateSet) of
+/// broker-a as real processes.
+struct Pair {
+    ns: NameServerProcess,
+    controller: ControllerProcess,
+    b1: BrokerProcess,
+    b2: BrokerProcess,
+}
+
+async fn start_pair(role: &str, flush: &str) -> Pair {
     let ns = NameServerProcess::start(sluice_tests::nameserver_bin!())
         .await
         .unwrap();
@@ -146,30 +150,39 @@ async fn master_sigkill_elects_the_in_sync_replica_and_the_old_master_rejoins() 
     .await
     .unwrap();
     let caddr = controller.addr();
-    let mut b1 = BrokerProcess::start(
-        sluice_tests::broker_bin!(),
-        &ns.addr(),
-        replica_spec(1, &caddr),
-    )
-    .await
-    .unwrap();
+    let spec = |id| replica_spec_as(id, &caddr, role, flush);
+    let b1 = BrokerProcess::start(sluice_tests::broker_bin!(), &ns.addr(), spec(1))
+        .await
+        .unwrap();
     wait_for("replica 1 to lead", Duration::from_secs(20), || {
         matches!(group_state(&controller), Some((Some(1), _, _)))
     })
     .await;
-    let b2 = BrokerProcess::start(
-        sluice_tests::broker_bin!(),
-        &ns.addr(),
-        replica_spec(2, &caddr),
-    )
-    .await
-    .unwrap();
+    let b2 = BrokerProcess::start(sluice_tests::broker_bin!(), &ns.addr(), spec(2))
+        .await
+        .unwrap();
     wait_for(
         "replica 2 in the SyncStateSet",
         Duration::from_secs(30),
         || matches!(group_state(&controller), Some((_, _, set)) if set.contains(&2)),
     )
     .await;
+    Pair {
+        ns,
+        controller,
+        b1,
+        b2,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_sigkill_elects_the_in_sync_replica_and_the_old_master_rejoins() {
+    let Pair {
+        ns,
+        controller: _controller,
+        mut b1,
+        b2,
+    } = start_pair("SYNC_MASTER", "SYNC_FLUSH").await;
     create_topic(&ns.addr(), &b1.addr()).await;
 
     // Load through the NameServer; kill the master after 2 s.
@@ -377,34 +390,13 @@ async fn a_partitioned_master_stops_writing_before_its_successor_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqadmin_shows_the_sync_state_set_and_elect_master_switches_over() {
-    let ns = NameServerProcess::start(sluice_tests::nameserver_bin!())
-        .await
-        .unwrap();
-    let controller = ControllerProcess::start_with(
-        sluice_tests::controller_bin!(),
-        &[("scanNotActiveBrokerInterval", "200")],
-    )
-    .await
-    .unwrap();
+    let Pair {
+        ns,
+        controller,
+        b1: _b1,
+        b2,
+    } = start_pair("ASYNC_MASTER", "ASYNC_FLUSH").await;
     let caddr = controller.addr();
-    let spec = |id| replica_spec_as(id, &caddr, "ASYNC_MASTER", "ASYNC_FLUSH");
-    let _b1 = BrokerProcess::start(sluice_tests::broker_bin!(), &ns.addr(), spec(1))
-        .await
-        .unwrap();
-    wait_for("replica 1 to lead", Duration::from_secs(20), || {
-        matches!(group_state(&controller), Some((Some(1), _, _)))
-    })
-    .await;
-    let b2 = BrokerProcess::start(sluice_tests::broker_bin!(), &ns.addr(), spec(2))
-        .await
-        .unwrap();
-    wait_for(
-        "replica 2 in the SyncStateSet",
-        Duration::from_secs(30),
-        || matches!(group_state(&controller), Some((_, _, set)) if set.contains(&2)),
-    )
-    .await;
-
     let mut out = String::new();
     sluice_client::admin::cli::run(
         &[
