@@ -6,8 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
-use sluice_remoting::body::{JsonBody, SyncStateSet};
+use sluice_remoting::body::{
+    BrokerReplicasInfo, JsonBody, ReplicaIdentity, ReplicasInfo, SyncStateSet,
+};
 use sluice_remoting::header::{
     AlterSyncStateSetRequestHeader, AlterSyncStateSetResponseHeader, BrokerHeartbeatRequestHeader,
     ElectMasterRequestHeader, ElectMasterResponseHeader, GetReplicaInfoRequestHeader,
@@ -48,6 +49,15 @@ struct LiveView<'a> {
     now: Instant,
 }
 
+impl<'a> LiveView<'a> {
+    fn now(table: &'a LiveTable) -> Self {
+        LiveView {
+            table,
+            now: Instant::now(),
+        }
+    }
+}
+
 impl Liveness for LiveView<'_> {
     fn is_alive(&self, group: &str, id: i64) -> bool {
         self.table
@@ -86,22 +96,12 @@ impl ControllerCore {
 
     /// Whether a heartbeat of `name`/`id` is recent enough.
     pub fn is_alive(&self, name: &str, id: i64) -> bool {
-        let live = self.live();
-        LiveView {
-            table: &live,
-            now: Instant::now(),
-        }
-        .is_alive(name, id)
+        LiveView::now(&self.live()).is_alive(name, id)
     }
 
     /// The last progress `name`/`id` reported.
     pub fn progress(&self, name: &str, id: i64) -> Option<ReplicaProgress> {
-        let live = self.live();
-        LiveView {
-            table: &live,
-            now: Instant::now(),
-        }
-        .progress(name, id)
+        LiveView::now(&self.live()).progress(name, id)
     }
 
     fn touch(
@@ -146,10 +146,7 @@ impl ControllerCore {
         let mut next = table.clone();
         let outcome = {
             let live = self.live();
-            let view = LiveView {
-                table: &live,
-                now: Instant::now(),
-            };
+            let view = LiveView::now(&live);
             f(&mut next, &view)?
         };
         if outcome.changed {
@@ -221,10 +218,7 @@ impl ControllerCore {
         let names: Vec<String> = {
             let table = self.table.lock().await;
             let live = self.live();
-            let view = LiveView {
-                table: &live,
-                now: Instant::now(),
-            };
+            let view = LiveView::now(&live);
             table
                 .groups
                 .iter()
@@ -266,38 +260,6 @@ fn answer_refusal(request: &RemotingCommand, r: Refusal) -> RemotingCommand {
 fn bad_request(request: &RemotingCommand, e: impl std::fmt::Display) -> RemotingCommand {
     RemotingCommand::response_to(request, ResponseCode::ControllerInvalidRequest)
         .with_remark(e.to_string())
-}
-
-/// One replica as CONTROLLER_GET_SYNC_STATE_DATA reports it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReplicaIdentity {
-    broker_name: String,
-    broker_id: i64,
-    broker_address: String,
-    alive: bool,
-    /// Sluice extras: the replica's last heartbeat figures.
-    epoch: i32,
-    max_offset: i64,
-}
-
-/// One group as CONTROLLER_GET_SYNC_STATE_DATA reports it (Apache's `BrokerReplicasInfo`
-/// member names).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ReplicasInfo {
-    master_broker_id: i64,
-    master_address: String,
-    master_epoch: i32,
-    sync_state_set_epoch: i32,
-    in_sync_replicas: Vec<ReplicaIdentity>,
-    not_in_sync_replicas: Vec<ReplicaIdentity>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BrokerReplicasInfo {
-    replicas_info_table: std::collections::BTreeMap<String, ReplicasInfo>,
 }
 
 async fn process(
@@ -478,9 +440,7 @@ async fn process(
                 }
             };
             let table = core.table.lock().await.clone();
-            let mut info = BrokerReplicasInfo {
-                replicas_info_table: Default::default(),
-            };
+            let mut info = BrokerReplicasInfo::default();
             for (name, g) in &table.groups {
                 if !names.is_empty() && !names.contains(name) {
                     continue;
@@ -518,8 +478,7 @@ async fn process(
                     },
                 );
             }
-            RemotingCommand::response_to(&request, ResponseCode::Success)
-                .with_body(serde_json::to_vec(&info).expect("plain data"))
+            RemotingCommand::response_to(&request, ResponseCode::Success).with_body(info.encode())
         }
         Some(RequestCode::ControllerGetMetadataInfo) => {
             let addr = core

@@ -108,6 +108,7 @@ impl EpochHistory {
 }
 
 /// The file behind an [`EpochHistory`].
+#[derive(Clone, Debug)]
 pub struct EpochFile {
     path: PathBuf,
 }

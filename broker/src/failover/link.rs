@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use sluice_remoting::body::{EpochEntryCache, JsonBody, SyncStateSet};
+use sluice_remoting::body::{
+    BrokerReplicasInfo, EpochEntryCache, JsonBody, ReplicaIdentity, SyncStateSet,
+};
 use sluice_remoting::header::{
     AlterSyncStateSetRequestHeader, AlterSyncStateSetResponseHeader, BrokerHeartbeatRequestHeader,
     GetReplicaInfoRequestHeader, GetReplicaInfoResponseHeader,
@@ -27,30 +28,6 @@ pub struct GroupView {
     pub master_epoch: i32,
     pub sync_state_set: BTreeSet<i64>,
     pub sync_state_set_epoch: i32,
-}
-
-/// One replica as the controller last heard of it.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ReplicaReport {
-    pub broker_id: i64,
-    pub broker_address: String,
-    pub alive: bool,
-    pub epoch: i32,
-    pub max_offset: i64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ReplicasInfo {
-    in_sync_replicas: Vec<ReplicaReport>,
-    not_in_sync_replicas: Vec<ReplicaReport>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct BrokerReplicasInfo {
-    replicas_info_table: std::collections::BTreeMap<String, ReplicasInfo>,
 }
 
 /// The controller connection(s) of one broker.
@@ -205,7 +182,7 @@ impl ControllerLink {
     }
 
     /// The controller's view of every replica of `broker_name`.
-    pub async fn replicas(&self, broker_name: &str) -> Result<Vec<ReplicaReport>, String> {
+    pub async fn replicas(&self, broker_name: &str) -> Result<Vec<ReplicaIdentity>, String> {
         let body = serde_json::to_vec(&[broker_name]).expect("plain data");
         let r = self
             .invoke(
@@ -215,8 +192,7 @@ impl ControllerLink {
         if !ok(&r) {
             return Err(failed("sync state data", &r));
         }
-        let mut info: BrokerReplicasInfo =
-            serde_json::from_slice(&r.body.to_bytes()).map_err(|e| e.to_string())?;
+        let mut info = BrokerReplicasInfo::decode(&r.body.to_bytes()).map_err(|e| e.to_string())?;
         let g = info
             .replicas_info_table
             .remove(broker_name)

@@ -103,12 +103,11 @@ pub async fn run(
             }
             continue;
         };
-        let path = epoch_file.path().to_path_buf();
         let mut history = {
-            let f = EpochFile::new(path.parent().unwrap_or(std::path::Path::new(".")));
-            blocking(move || f.load())
-                .await?
-                .map_err(|e| BrokerError::Config(format!("cannot read {}: {e}", path.display())))?
+            let f = epoch_file.clone();
+            blocking(move || f.load()).await?.map_err(|e| {
+                BrokerError::Config(format!("cannot read {}: {e}", epoch_file.path().display()))
+            })?
         };
         let mut cfg = config.clone();
         if master == me {
@@ -156,7 +155,7 @@ pub async fn run(
             history.begin(view.master_epoch, start);
         }
         {
-            let f = EpochFile::new(&config.store.store_path_root_dir);
+            let f = epoch_file.clone();
             let h = history.clone();
             blocking(move || f.save(&h))
                 .await?

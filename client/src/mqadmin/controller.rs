@@ -5,38 +5,12 @@
 use std::fmt::Write;
 
 use clap::Args;
-use serde::Deserialize;
+use sluice_remoting::body::{BrokerReplicasInfo, JsonBody};
 use sluice_remoting::header::{ElectMasterRequestHeader, ElectMasterResponseHeader};
 use sluice_remoting::{RemotingCommand, RequestCode};
 
 use super::{CliError, CliResult, NamesrvArg};
 use crate::admin::Admin;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ReplicaIdentity {
-    broker_name: String,
-    broker_id: i64,
-    broker_address: String,
-    alive: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct ReplicasInfo {
-    master_broker_id: i64,
-    master_address: String,
-    master_epoch: i32,
-    sync_state_set_epoch: i32,
-    in_sync_replicas: Vec<ReplicaIdentity>,
-    not_in_sync_replicas: Vec<ReplicaIdentity>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct BrokerReplicasInfo {
-    replicas_info_table: std::collections::BTreeMap<String, ReplicasInfo>,
-}
 
 fn first_controller(addr: &str) -> Result<String, CliError> {
     addr.split(';')
@@ -69,16 +43,6 @@ async fn broker_names(
         })
 }
 
-impl std::fmt::Display for ReplicaIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ReplicaIdentity{{brokerName='{}', brokerId={}, brokerAddress='{}', alive={}}}",
-            self.broker_name, self.broker_id, self.broker_address, self.alive
-        )
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct GetSyncStateSet {
     #[command(flatten)]
@@ -106,7 +70,7 @@ impl GetSyncStateSet {
                 RemotingCommand::request(RequestCode::ControllerGetSyncStateData).with_body(body),
             )
             .await?;
-        let info: BrokerReplicasInfo = serde_json::from_slice(&response.body.to_bytes())
+        let info = BrokerReplicasInfo::decode(&response.body.to_bytes())
             .map_err(|e| CliError::Failed(format!("bad answer from the controller: {e}")))?;
         for (name, g) in &info.replicas_info_table {
             let _ = write!(

@@ -51,6 +51,60 @@ pub struct EpochEntryCache {
 
 impl JsonBody for EpochEntryCache {}
 
+/// One replica as CONTROLLER_GET_SYNC_STATE_DATA reports it. `epoch` and `maxOffset` (its last
+/// heartbeat's figures) are Sluice extras; Apache's readers ignore them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReplicaIdentity {
+    #[serde(deserialize_with = "lenient::string")]
+    pub broker_name: String,
+    #[serde(deserialize_with = "lenient::i64")]
+    pub broker_id: i64,
+    #[serde(deserialize_with = "lenient::string")]
+    pub broker_address: String,
+    pub alive: bool,
+    #[serde(deserialize_with = "lenient::i32")]
+    pub epoch: i32,
+    #[serde(deserialize_with = "lenient::i64")]
+    pub max_offset: i64,
+}
+
+impl std::fmt::Display for ReplicaIdentity {
+    /// Java's `ReplicaIdentity.toString()`, as `mqadmin getSyncStateSet` prints it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ReplicaIdentity{{brokerName='{}', brokerId={}, brokerAddress='{}', alive={}}}",
+            self.broker_name, self.broker_id, self.broker_address, self.alive
+        )
+    }
+}
+
+/// One broker group in a [`BrokerReplicasInfo`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReplicasInfo {
+    #[serde(deserialize_with = "lenient::i64")]
+    pub master_broker_id: i64,
+    #[serde(deserialize_with = "lenient::string")]
+    pub master_address: String,
+    #[serde(deserialize_with = "lenient::i32")]
+    pub master_epoch: i32,
+    #[serde(deserialize_with = "lenient::i32")]
+    pub sync_state_set_epoch: i32,
+    pub in_sync_replicas: Vec<ReplicaIdentity>,
+    pub not_in_sync_replicas: Vec<ReplicaIdentity>,
+}
+
+/// CONTROLLER_GET_SYNC_STATE_DATA (1006) response body: broker name → its replicas.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BrokerReplicasInfo {
+    pub replicas_info_table: std::collections::BTreeMap<String, ReplicasInfo>,
+}
+
+impl JsonBody for BrokerReplicasInfo {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,9 @@ pub use consumer_info::{
     CMResult, CheckClientRequestBody, ConsumeMessageDirectlyResult, ConsumeStatus,
     ConsumerRunningInfo, ProcessQueueInfo, QueryCorrectionOffsetBody,
 };
-pub use controller::{EpochEntry, EpochEntryCache, SyncStateSet};
+pub use controller::{
+    BrokerReplicasInfo, EpochEntry, EpochEntryCache, ReplicaIdentity, ReplicasInfo, SyncStateSet,
+};
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, ProducerData,
     SubscriptionData,
