@@ -1,6 +1,9 @@
 //! `mqadmin`: the admin command line. Prints what the command printed, or the error on stderr
 //! with exit status 1.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::process::ExitCode;
 

@@ -1,5 +1,8 @@
 //! `mqbench producer|consumer|e2e [options]`: see `sluice_client::bench`.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use sluice_client::bench::cli::{run, CliError};
