@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sluice_remoting::message::{patch_record, record_crc, sysflag, BLANK_MAGIC, MIN_RECORD_LEN};
+use sluice_remoting::message::{
+    body_crc, patch_record, record_crc, sysflag, MessageRecord, BLANK_MAGIC, MIN_RECORD_LEN,
+};
 
 use crate::error::{Result, StoreError};
 use crate::mapped_file_queue::{EndOfSegment, MappedFileQueue};
@@ -155,6 +157,36 @@ impl CommitLog {
         flag: i32,
     ) -> Result<Appended> {
         check_layout(encoded, count)?;
+        self.append_filled(encoded.len(), count, topic, queue_id, flag, |buf| {
+            buf.copy_from_slice(encoded)
+        })
+    }
+
+    /// Appends one message, encoding it straight into the log (no intermediate buffer): the body CRC is computed
+    /// before the lock, the bytes are written under it. The record's offsets and store time are assigned here.
+    pub fn append_record(&self, msg: &MessageRecord) -> Result<Appended> {
+        let crc = body_crc(&msg.body);
+        self.append_filled(
+            msg.encoded_len(),
+            1,
+            &msg.topic,
+            msg.queue_id,
+            msg.sysflag,
+            |buf| msg.encode_into(buf, crc),
+        )
+    }
+
+    /// The common part of the appends: `write` fills the `len` reserved bytes with `count` records back to back,
+    /// which then get their offsets and store time.
+    fn append_filled(
+        &self,
+        len: usize,
+        count: u32,
+        topic: &str,
+        queue_id: i32,
+        flag: i32,
+        write: impl FnOnce(&mut [u8]),
+    ) -> Result<Appended> {
         let assigns = takes_queue_offset(flag);
         let mut offsets = self.lock_offsets();
         let first_queue_offset = if assigns {
@@ -165,12 +197,12 @@ impl CommitLog {
         let now = now_millis();
         let seal = self.seal_record_crc;
         let (physical_offset, ()) = self.log.append_with(
-            encoded.len(),
+            len,
             EndOfSegment::Blank {
                 magic: BLANK_MAGIC as u32,
             },
             |phys, buf| {
-                buf.copy_from_slice(encoded);
+                write(buf);
                 let mut pos = 0usize;
                 let mut qo = first_queue_offset;
                 while pos < buf.len() {
@@ -199,7 +231,7 @@ impl CommitLog {
         self.last_store_timestamp.fetch_max(now, Ordering::AcqRel);
         Ok(Appended {
             physical_offset,
-            wrote_bytes: encoded.len() as u64,
+            wrote_bytes: len as u64,
             queue_offset: first_queue_offset,
             count,
             store_timestamp: now,

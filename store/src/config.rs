@@ -100,9 +100,13 @@ pub struct MessageStoreConfig {
     pub max_transfer_count_on_message_in_memory: usize,
     /// `messageDelayLevel`, "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h".
     pub message_delay_level: String,
-    /// `warmMapedFileEnable`: Apache's flag; Sluice always pre-faults the next CommitLog segment off the hot path,
-    /// this only decides whether consume-queue segments are pre-faulted too. Default false.
-    pub warm_mapped_file_enable: bool,
+    /// `warmMapedFileEnable` (Apache's spelling): CommitLog segments are pre-written with zeros (and synced) by the
+    /// allocator thread before use, and appends reach them with `pwrite` instead of stores into the mapping. Then an
+    /// fdatasync only writes data: no unwritten-extent conversion, no journal commit, so it neither waits for the
+    /// file system's journal thread nor slows down when the CPUs are busy (ext4 on this project's machines: 65 µs
+    /// instead of 180 µs idle, 70 µs instead of 3 ms with both cores loaded). Costs one extra write of every segment.
+    /// Sluice's default (`None`) is on for SYNC_FLUSH, off for ASYNC_FLUSH; see [`Self::write_through`].
+    pub warm_mapped_file_enable: Option<bool>,
 }
 
 impl Default for MessageStoreConfig {
@@ -147,7 +151,7 @@ impl Default for MessageStoreConfig {
             max_transfer_count_on_message_in_memory: 32,
             message_delay_level: "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
                 .to_string(),
-            warm_mapped_file_enable: false,
+            warm_mapped_file_enable: None,
         }
     }
 }
@@ -196,6 +200,13 @@ impl MessageStoreConfig {
     /// The consume-queue segment size rounded up to whole 20-byte units, as Apache's getter does.
     pub fn consume_queue_file_size(&self) -> u64 {
         self.mapped_file_size_consume_queue.div_ceil(20) * 20
+    }
+
+    /// Whether CommitLog segments are pre-written and appended to with `pwrite` (`warmMapedFileEnable`, by default
+    /// on exactly for SYNC_FLUSH, where every put waits for an fdatasync).
+    pub fn write_through(&self) -> bool {
+        self.warm_mapped_file_enable
+            .unwrap_or(self.flush_disk_type == FlushDiskType::SyncFlush)
     }
 
     /// `diskMaxUsedSpaceRatio` clamped to [10, 95] as Apache's getter does.
@@ -305,7 +316,7 @@ impl MessageStoreConfig {
                 s.max_transfer_count_on_message_in_memory.to_string(),
             ),
             ("messageDelayLevel", s.message_delay_level.clone()),
-            ("warmMapedFileEnable", s.warm_mapped_file_enable.to_string()),
+            ("warmMapedFileEnable", s.write_through().to_string()),
         ]
     }
 
@@ -381,7 +392,7 @@ impl MessageStoreConfig {
                 self.max_transfer_count_on_message_in_memory = num(key, value)?
             }
             "messageDelayLevel" => self.message_delay_level = value.trim().to_string(),
-            "warmMapedFileEnable" => self.warm_mapped_file_enable = flag(key, value)?,
+            "warmMapedFileEnable" => self.warm_mapped_file_enable = Some(flag(key, value)?),
             _ => return Ok(false),
         }
         Ok(true)

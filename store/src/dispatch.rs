@@ -97,6 +97,9 @@ struct Shared {
     wake: Condvar,
     /// Set when the dispatcher caught up with its limit; `wait_caught_up` waits on it.
     caught_up: Condvar,
+    /// Threads in `wait_caught_up`: the dispatcher signals `caught_up` only when there are some (a condvar signal
+    /// is a syscall even with nobody waiting).
+    caught_up_waiters: AtomicUsize,
 }
 
 /// The dispatch thread.
@@ -105,6 +108,7 @@ pub struct DispatchService {
     thread: Mutex<Option<JoinHandle<()>>>,
     commit_log: Arc<CommitLog>,
     limit: Arc<DispatchLimit>,
+    notifier: Arc<ArrivalNotifier>,
 }
 
 impl DispatchService {
@@ -123,6 +127,7 @@ impl DispatchService {
             lock: Mutex::new(()),
             wake: Condvar::new(),
             caught_up: Condvar::new(),
+            caught_up_waiters: AtomicUsize::new(0),
         });
         let limit = Arc::new(limit);
         let worker = Worker {
@@ -130,7 +135,7 @@ impl DispatchService {
             shared: shared.clone(),
             commit_log: commit_log.clone(),
             dispatchers,
-            notifier,
+            notifier: notifier.clone(),
             limit: limit.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -142,6 +147,7 @@ impl DispatchService {
             thread: Mutex::new(Some(thread)),
             commit_log,
             limit,
+            notifier,
         })
     }
 
@@ -155,10 +161,21 @@ impl DispatchService {
         (self.limit)(&self.commit_log).saturating_sub(self.reput_offset())
     }
 
-    /// Wakes the thread if it sleeps (cheap when it does not: no syscall).
+    /// Wakes the thread if it sleeps (cheap when it does not: a shared read, no syscall).
     pub fn wake(&self) {
-        if self.shared.sleeping.swap(false, Ordering::AcqRel) {
+        if self.shared.sleeping.load(Ordering::Acquire)
+            && self.shared.sleeping.swap(false, Ordering::AcqRel)
+        {
             self.shared.wake.notify_one();
+        }
+    }
+
+    /// What a put calls: wakes the thread only when a long poll waits for an arrival. Otherwise the thread's own
+    /// 1 ms poll picks the record up (RocketMQ's reput loop never gets woken at all), which saves a futex wake and
+    /// a context switch per put when messages arrive faster than one per millisecond.
+    pub fn wake_for_waiters(&self) {
+        if self.notifier.has_waiters() {
+            self.wake();
         }
     }
 
@@ -166,6 +183,13 @@ impl DispatchService {
     /// an async runtime thread).
     pub fn wait_caught_up(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
+        self.shared.caught_up_waiters.fetch_add(1, Ordering::SeqCst);
+        let caught_up = self.wait_caught_up_inner(deadline);
+        self.shared.caught_up_waiters.fetch_sub(1, Ordering::SeqCst);
+        caught_up
+    }
+
+    fn wait_caught_up_inner(&self, deadline: std::time::Instant) -> bool {
         let mut guard = self.shared.lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if self.behind_bytes() == 0 {
@@ -223,7 +247,9 @@ impl Worker {
 
     fn idle(&self) {
         let guard = self.shared.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.shared.caught_up.notify_all();
+        if self.shared.caught_up_waiters.load(Ordering::SeqCst) > 0 {
+            self.shared.caught_up.notify_all();
+        }
         self.shared.sleeping.store(true, Ordering::Release);
         // The 1 ms bound covers a wake-up racing with going to sleep (RocketMQ's reput loop sleeps 1 ms too).
         let _ = self

@@ -174,6 +174,9 @@ impl IndexService {
     ///
     /// Called by the dispatcher thread (not an async task: it may create a file).
     pub fn build_index(&self, req: &IndexRequest<'_>) -> io::Result<()> {
+        if req.uniq_key.is_none() && req.keys.is_none_or(|k| k.trim_matches(' ').is_empty()) {
+            return Ok(());
+        }
         let mut file = self.writable_file()?;
         if req.commit_log_offset < file.header().end_phy_offset {
             return Ok(());

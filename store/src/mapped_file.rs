@@ -71,6 +71,7 @@ impl MappedFile {
     /// Creates a new segment `{dir}/{start:020}` of `size` bytes with its blocks reserved. With `prefault`, both
     /// mappings are populated (MAP_POPULATE) so the first writes and reads do not take major page faults: callers on
     /// the hot path get their segments from the allocator thread, which passes `true`.
+    /// With `prewrite`, the file is first filled with zeros and synced ([`StoreFs::prewrite_segment`]).
     /// Returns the segment (write position 0) and its writable map.
     pub fn create(
         fs: &Arc<dyn StoreFs>,
@@ -78,11 +79,22 @@ impl MappedFile {
         start_offset: u64,
         size: u64,
         prefault: bool,
+        prewrite: bool,
     ) -> Result<(Arc<MappedFile>, MmapMut)> {
         let path = dir.join(segment_file_name(start_offset));
         let file = fs
             .create_segment(&path, size)
             .map_err(|e| StoreError::io(format!("creating segment {}", path.display()), e))?;
+        if prewrite {
+            if let Err(e) = fs.prewrite_segment(&file, size) {
+                drop(file);
+                let _ = fs.remove(&path);
+                return Err(StoreError::io(
+                    format!("pre-writing segment {}", path.display()),
+                    e,
+                ));
+            }
+        }
         let len = map_len(size, &path)?;
         let mut opts = MmapOptions::new();
         opts.len(len);
@@ -213,6 +225,15 @@ impl MappedFile {
         self.view.clone()
     }
 
+    /// Writes `data` at in-file position `pos` with `pwrite` (write-through appends; see `warmMapedFileEnable`). The
+    /// read-only mapping sees the bytes at once: both are the same page-cache pages.
+    pub(crate) fn write_at(&self, pos: u64, data: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(data, pos)
+            .map_err(|e| StoreError::io(format!("writing {}", self.path.display()), e))
+    }
+
     /// Makes the published bytes durable if at least `least_pages` 4 KiB pages are dirty, or the file is full, or
     /// `least_pages` is 0. Returns the flushed position. Runs on the flush thread; never takes the tail lock.
     pub fn flush(&self, least_pages: u32) -> Result<u64> {
@@ -273,7 +294,8 @@ mod tests {
     #[test]
     fn readers_see_only_published_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let (seg, mut map) = MappedFile::create(&fs(), dir.path(), 4096, 8192, true).unwrap();
+        let (seg, mut map) =
+            MappedFile::create(&fs(), dir.path(), 4096, 8192, true, false).unwrap();
         assert_eq!(seg.path.file_name().unwrap(), "00000000000000004096");
         assert_eq!(std::fs::metadata(&seg.path).unwrap().len(), 8192);
         map[..5].copy_from_slice(b"hello");
@@ -290,7 +312,8 @@ mod tests {
     #[test]
     fn flush_respects_least_pages_and_reopen_sees_data() {
         let dir = tempfile::tempdir().unwrap();
-        let (seg, mut map) = MappedFile::create(&fs(), dir.path(), 0, 64 * 1024, false).unwrap();
+        let (seg, mut map) =
+            MappedFile::create(&fs(), dir.path(), 0, 64 * 1024, false, false).unwrap();
         map[..100].fill(7);
         seg.publish(100);
         assert_eq!(
@@ -311,7 +334,7 @@ mod tests {
     #[test]
     fn slices_outlive_a_destroyed_file() {
         let dir = tempfile::tempdir().unwrap();
-        let (seg, mut map) = MappedFile::create(&fs(), dir.path(), 0, 4096, false).unwrap();
+        let (seg, mut map) = MappedFile::create(&fs(), dir.path(), 0, 4096, false, false).unwrap();
         map[..3].copy_from_slice(b"abc");
         seg.publish(3);
         let bytes = seg.slice(0, 3).unwrap();

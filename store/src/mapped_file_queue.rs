@@ -54,6 +54,13 @@ pub struct MappedFileQueue {
     tail: Mutex<TailState>,
     allocator: Option<Allocator>,
     flushed_where: AtomicU64,
+    /// Appends go to the file with `pwrite` (segments pre-written by the allocator) instead of into the mapping.
+    write_through: bool,
+}
+
+thread_local! {
+    /// Where write-through appends are assembled before their `pwrite`.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for MappedFileQueue {
@@ -77,6 +84,18 @@ impl MappedFileQueue {
         segment_size: u64,
         fs: Arc<dyn StoreFs>,
         preallocate: bool,
+    ) -> Result<Self> {
+        Self::open_with(dir, segment_size, fs, preallocate, false)
+    }
+
+    /// [`Self::open`], and with `write_through` the allocator pre-writes every new segment and appends use `pwrite`
+    /// (the CommitLog under `warmMapedFileEnable`). Needs `preallocate`.
+    pub fn open_with(
+        dir: impl Into<PathBuf>,
+        segment_size: u64,
+        fs: Arc<dyn StoreFs>,
+        preallocate: bool,
+        write_through: bool,
     ) -> Result<Self> {
         let dir = dir.into();
         if segment_size == 0 {
@@ -137,7 +156,12 @@ impl MappedFileQueue {
         let flushed = segments.last().map_or(0, |s| s.end_offset());
         let empty_queue_offset = segments.first().map_or(0, |s| s.start_offset);
         let allocator = if preallocate {
-            Some(Allocator::start(fs.clone(), dir.clone(), segment_size)?)
+            Some(Allocator::start(
+                fs.clone(),
+                dir.clone(),
+                segment_size,
+                write_through,
+            )?)
         } else {
             None
         };
@@ -152,6 +176,7 @@ impl MappedFileQueue {
             }),
             allocator,
             flushed_where: AtomicU64::new(flushed),
+            write_through: write_through && preallocate,
         })
     }
 
@@ -281,9 +306,13 @@ impl MappedFileQueue {
             if let (EndOfSegment::Blank { magic }, true) =
                 (end, remaining >= END_FILE_MIN_BLANK_LENGTH)
             {
-                let at = writer.pos as usize;
-                writer.map[at..at + 4].copy_from_slice(&(remaining as u32).to_be_bytes());
-                writer.map[at + 4..at + 8].copy_from_slice(&magic.to_be_bytes());
+                let mut blank = [0u8; 8];
+                blank[..4].copy_from_slice(&(remaining as u32).to_be_bytes());
+                blank[4..].copy_from_slice(&magic.to_be_bytes());
+                if let Err(e) = self.write(&mut writer, &blank) {
+                    tail.writer = Some(writer);
+                    return Err(e);
+                }
             }
             writer.pos = self.segment_size;
             writer.file.publish(self.segment_size);
@@ -293,7 +322,25 @@ impl MappedFileQueue {
         }
         let at = writer.pos as usize;
         let offset = writer.file.start_offset + writer.pos;
-        let out = fill(offset, &mut writer.map[at..at + len as usize]);
+        let out = if self.write_through {
+            let written = SCRATCH.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                buf.clear();
+                buf.resize(len as usize, 0);
+                let out = fill(offset, &mut buf);
+                writer.file.write_at(writer.pos, &buf).map(|()| out)
+            });
+            match written {
+                Ok(out) => out,
+                Err(e) => {
+                    // Nothing was published; the next append writes over whatever part reached the file.
+                    tail.writer = Some(writer);
+                    return Err(e);
+                }
+            }
+        } else {
+            fill(offset, &mut writer.map[at..at + len as usize])
+        };
         writer.pos += len;
         writer.file.publish(writer.pos);
         tail.writer = Some(writer);
@@ -320,13 +367,26 @@ impl MappedFileQueue {
             }
             let room = (self.segment_size - writer.pos) as usize;
             let n = room.min(data.len());
-            let at = writer.pos as usize;
-            writer.map[at..at + n].copy_from_slice(&data[..n]);
+            if let Err(e) = self.write(&mut writer, &data[..n]) {
+                tail.writer = Some(writer);
+                return Err(e);
+            }
             writer.pos += n as u64;
             writer.file.publish(writer.pos);
             data = &data[n..];
         }
         tail.writer = Some(writer);
+        Ok(())
+    }
+
+    /// Writes `data` at the writer's position (not published, position not moved): into the mapping, or with
+    /// `pwrite` when writing through.
+    fn write(&self, writer: &mut TailWriter, data: &[u8]) -> Result<()> {
+        if self.write_through {
+            return writer.file.write_at(writer.pos, data);
+        }
+        let at = writer.pos as usize;
+        writer.map[at..at + data.len()].copy_from_slice(data);
         Ok(())
     }
 
@@ -376,7 +436,14 @@ impl MappedFileQueue {
         };
         let (file, map) = match prepared {
             Some(ready) => ready?,
-            None => MappedFile::create(&self.fs, &self.dir, start, self.segment_size, false)?,
+            None => MappedFile::create(
+                &self.fs,
+                &self.dir,
+                start,
+                self.segment_size,
+                false,
+                self.write_through,
+            )?,
         };
         if pos > 0 {
             file.set_positions(pos, pos);
@@ -567,6 +634,64 @@ mod tests {
             .map(|s| s.path.file_name().unwrap().to_owned())
             .collect();
         assert_eq!(names[1], "00000000000000000100");
+    }
+
+    #[test]
+    fn write_through_appends_reach_file_and_readers_across_rolls() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::new();
+        let q = MappedFileQueue::open_with(dir.path(), 4096, fs.clone(), true, true).unwrap();
+        q.warm_tail().unwrap();
+        // Pre-writing synced each segment the allocator prepared before any append.
+        assert!(fs.syncs.load(Ordering::Relaxed) >= 1);
+        let mut offsets = Vec::new();
+        for i in 0..30u8 {
+            let (off, ()) = q
+                .append_with(300, EndOfSegment::Blank { magic: BLANK }, |_, buf| {
+                    buf.fill(i + 1)
+                })
+                .unwrap();
+            offsets.push(off);
+        }
+        // 13 records of 300 bytes fit in 4096 (leaving >= 8 bytes), then a blank.
+        assert_eq!(offsets[13], 4096);
+        for (i, off) in offsets.iter().enumerate() {
+            assert_eq!(&q.read(*off, 300).unwrap()[..], &[i as u8 + 1; 300][..]);
+        }
+        // The bytes are in the files themselves (pwrite), the blank included.
+        let first = std::fs::read(q.segment_path(0)).unwrap();
+        assert_eq!(first.len(), 4096);
+        assert_eq!(&first[300..600], &[2u8; 300][..]);
+        assert_eq!(&first[3900..3904], &196u32.to_be_bytes());
+        assert_eq!(&first[3904..3908], &BLANK.to_be_bytes());
+        let third = std::fs::read(q.segment_path(8192)).unwrap();
+        assert_eq!(&third[..300], &[27u8; 300][..]);
+        // Past the tail the pre-written segment holds zeros, which recovery reads as the end of data.
+        assert!(third[4 * 300..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn write_through_segment_creation_failure_is_an_error_not_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::new();
+        let q = MappedFileQueue::open_with(dir.path(), 4096, fs.clone(), true, true).unwrap();
+        q.warm_tail().unwrap();
+        fs.no_space.store(true, Ordering::SeqCst);
+        let mut refused = None;
+        for _ in 0..40 {
+            if let Err(e) = q.append(&[7u8; 512]) {
+                refused = Some(e);
+                break;
+            }
+        }
+        let e = refused.expect("appends past the first segment must fail without space");
+        assert!(e.is_disk_full(), "{e}");
+        fs.no_space.store(false, Ordering::SeqCst);
+        // Space is back: appending resumes where it stopped, nothing published was lost.
+        let max = q.max_offset();
+        let off = q.append(&[9u8; 512]).unwrap();
+        assert!(off >= max);
+        assert_eq!(&q.read(off, 512).unwrap()[..], &[9u8; 512][..]);
     }
 
     #[test]

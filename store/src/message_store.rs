@@ -6,7 +6,6 @@
 //! flush and checkpoint), `StoreCleanup` (retention). Async callers never block on any of them: a SYNC_FLUSH put
 //! awaits a oneshot.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,11 +83,6 @@ impl std::fmt::Debug for MessageStore {
     }
 }
 
-thread_local! {
-    /// Encoding buffer reused across puts on the same thread (records are encoded outside the append lock).
-    static ENCODE_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(64 * 1024));
-}
-
 fn io_err(context: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::io(context, e)
 }
@@ -120,11 +114,12 @@ impl MessageStore {
             StoreCheckpoint::open(config.checkpoint_path())
                 .map_err(io_err("opening the checkpoint"))?,
         );
-        let log = Arc::new(MappedFileQueue::open(
+        let log = Arc::new(MappedFileQueue::open_with(
             config.commit_log_dir(),
             config.mapped_file_size_commit_log,
             fs.clone(),
             true,
+            config.write_through(),
         )?);
         let mut commit_log = CommitLog::new(log.clone());
         commit_log.seal_record_crc = config.enabled_append_prop_crc;
@@ -382,15 +377,9 @@ impl MessageStore {
             self.counters.put_failures.fetch_add(1, Ordering::Relaxed);
             return PutResult::from_error(&e);
         }
-        let appended = self.begin_append().and_then(|_guard| {
-            ENCODE_BUF.with(|cell| {
-                let mut buf = cell.borrow_mut();
-                buf.clear();
-                msg.encode(&mut buf);
-                self.commit_log
-                    .append(&buf, 1, &msg.topic, msg.queue_id, msg.sysflag)
-            })
-        });
+        let appended = self
+            .begin_append()
+            .and_then(|_guard| self.commit_log.append_record(msg));
         let wait = msg_wants_wait(&msg.properties);
         self.finish_put(appended, msg, 1, wait).await
     }
@@ -461,7 +450,7 @@ impl MessageStore {
                 return PutResult::from_error(&e);
             }
         };
-        self.dispatch.wake();
+        self.dispatch.wake_for_waiters();
         self.counters
             .puts
             .fetch_add(u64::from(count), Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! The dedicated thread that prepares the next segment of a [`MappedFileQueue`](crate::mapped_file_queue):
-//! creates the file, reserves its blocks (`posix_fallocate`) and maps it with MAP_POPULATE, so that rolling over
-//! on the append path finds a ready, pre-faulted segment.
+//! creates the file, reserves its blocks (`posix_fallocate`), pre-writes it with zeros when the store writes through
+//! (`warmMapedFileEnable`) and maps it with MAP_POPULATE, so that rolling over on the append path finds a ready,
+//! pre-faulted segment.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -28,12 +29,18 @@ pub(crate) struct Allocator {
 }
 
 impl Allocator {
-    pub(crate) fn start(fs: Arc<dyn StoreFs>, dir: PathBuf, size: u64) -> Result<Self> {
+    /// With `prewrite`, segments are filled with zeros and synced before they are handed out.
+    pub(crate) fn start(
+        fs: Arc<dyn StoreFs>,
+        dir: PathBuf,
+        size: u64,
+        prewrite: bool,
+    ) -> Result<Self> {
         let shared = Arc::new((Mutex::new(AllocSlot::default()), Condvar::new()));
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("store-allocator".into())
-            .spawn(move || allocator_loop(&worker, &fs, &dir, size))
+            .spawn(move || allocator_loop(&worker, &fs, &dir, size, prewrite))
             .map_err(|e| StoreError::io("starting the segment allocator thread", e))?;
         Ok(Allocator {
             shared,
@@ -83,6 +90,7 @@ fn allocator_loop(
     fs: &Arc<dyn StoreFs>,
     dir: &Path,
     size: u64,
+    prewrite: bool,
 ) {
     let (lock, cvar) = shared;
     let mut slot = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -101,7 +109,7 @@ fn allocator_loop(
             }
         }
         drop(slot);
-        let result = MappedFile::create(fs, dir, start, size, true);
+        let result = MappedFile::create(fs, dir, start, size, true, prewrite);
         if let Err(e) = &result {
             tracing::error!(error = %e, start, "cannot pre-allocate the next segment");
         }

@@ -327,28 +327,26 @@ pub fn find<'a>(properties: &'a str, name: &str) -> Option<&'a str> {
         // Decoding never yields such a name.
         return None;
     }
-    // Search for the name itself (memchr-accelerated) from the right, then check it starts a
-    // pair and is followed by 0x01. Since the name has no 0x01, a later overlapping match can
-    // never hide a valid one.
+    // One forward pass over the pairs (property strings are short: building a substring searcher
+    // per lookup cost more than the scan). The last pair with the name and a non-empty value
+    // wins, as when Java fills its map pair by pair.
     let bytes = properties.as_bytes();
-    for (at, _) in properties.rmatch_indices(name) {
-        if at > 0 && bytes[at - 1] != ps {
-            continue;
-        }
-        let sep = at + name.len();
-        if bytes.get(sep) != Some(&nv) {
-            continue;
-        }
-        let value_start = sep + 1;
-        let value_end = bytes[value_start..]
+    let name = name.as_bytes();
+    let mut found = None;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = bytes[start..]
             .iter()
-            .position(|b| *b == ps)
-            .map_or(bytes.len(), |i| value_start + i);
-        if value_end > value_start {
-            return Some(&properties[value_start..value_end]);
+            .position(|&b| b == ps)
+            .map_or(bytes.len(), |i| start + i);
+        let pair = &bytes[start..end];
+        if pair.len() > name.len() + 1 && pair.starts_with(name) && pair[name.len()] == nv {
+            found = Some(start + name.len() + 1..end);
         }
+        start = end + 1;
     }
-    None
+    // The range ends before an ASCII separator or at the end, so it lies on char boundaries.
+    found.map(|r| &properties[r])
 }
 
 /// Appends one `name` 0x01 `value` 0x02 pair to a properties string.

@@ -102,7 +102,7 @@ fn canonical_ip(addr: &SocketAddr) -> IpAddr {
     }
 }
 
-fn put_host(dst: &mut BytesMut, addr: &SocketAddr) {
+fn put_host<B: BufMut>(dst: &mut B, addr: &SocketAddr) {
     match canonical_ip(addr) {
         IpAddr::V4(ip) => dst.put_slice(&ip.octets()),
         IpAddr::V6(ip) => dst.put_slice(&ip.octets()),
@@ -182,12 +182,27 @@ impl MessageRecord {
     /// Appends the exact stored bytes to `dst`: computes BODYCRC, picks V1 or V2 from the topic
     /// length and sets the host-v6 sysflag bits from the addresses. See [`MessageRecord::validate`].
     pub fn encode(&self, dst: &mut BytesMut) {
+        dst.reserve(self.encoded_len());
+        self.write_fields(dst, body_crc(&self.body));
+    }
+
+    /// Writes the stored bytes into `dst`, which must be exactly [`Self::encoded_len`] bytes long,
+    /// with `body_crc` (= `body_crc(&self.body)`, computed by the caller, e.g. outside a lock).
+    /// The store encodes straight into its append buffer this way.
+    ///
+    /// # Panics
+    /// If `dst` is shorter than the record.
+    pub fn encode_into(&self, dst: &mut [u8], body_crc: i32) {
+        let mut out = dst;
+        self.write_fields(&mut out, body_crc);
+    }
+
+    fn write_fields<B: BufMut>(&self, dst: &mut B, body_crc: i32) {
         let total = self.encoded_len();
         let v2 = self.is_v2();
-        dst.reserve(total);
         dst.put_i32(total as i32);
         dst.put_i32(if v2 { MAGIC_V2 } else { MAGIC_V1 });
-        dst.put_i32(body_crc(&self.body));
+        dst.put_i32(body_crc);
         dst.put_i32(self.queue_id);
         dst.put_i32(self.flag);
         dst.put_i64(self.queue_offset);
