@@ -494,7 +494,7 @@ async fn process(
                 ("isLeader", "true".to_string()),
                 ("peers", addr),
             ] {
-                response.ext_fields.insert(k.to_string(), v);
+                response.ext_fields.insert(k.into(), v);
             }
             response
         }

@@ -39,7 +39,7 @@ fn send_message_v2(serialize_type: SerializeType) -> RemotingCommand {
         ("m", "false"),
         ("n", "broker-a"),
     ] {
-        cmd.ext_fields.insert(k.to_string(), v.to_string());
+        cmd.ext_fields.insert(k.to_string().into(), v.to_string());
     }
     cmd.with_body(Bytes::from(vec![b'x'; 1024]))
 }
@@ -74,7 +74,7 @@ fn decode_via_serde_value(header: &[u8]) -> RemotingCommand {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            cmd.ext_fields.insert(k.clone(), text);
+            cmd.ext_fields.insert(k.clone().into(), text);
         }
     }
     cmd

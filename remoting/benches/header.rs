@@ -30,7 +30,7 @@ fn java_v2_ext() -> ExtFields {
         ("bname", "broker-a"),
     ]
     .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .map(|(k, v)| (k.to_string().into(), v.to_string()))
     .collect()
 }
 
@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
     cpp.remove("n");
     cpp.remove("bname");
     for k in ["AccessKey", "OnsChannel", "Signature"] {
-        cpp.insert(k.to_string(), String::new());
+        cpp.insert(k.to_string().into(), String::new());
     }
 
     c.bench_function("header/decode_v2_java", |b| {

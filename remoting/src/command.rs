@@ -1,5 +1,6 @@
 //! [`RemotingCommand`]: one logical request or response, independent of how its header is encoded.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use bytes::{Bytes, BytesMut};
@@ -15,8 +16,10 @@ pub const FLAG_ONEWAY: i32 = 1 << 1;
 pub const CURRENT_VERSION: i32 = crate::code::version::V5_3_3;
 
 /// The custom header: every value is a string on the wire (numbers from C++ clients are coerced).
-/// Sorted so that encodings are deterministic.
-pub type ExtFields = BTreeMap<String, String>;
+/// Sorted so that encodings are deterministic. Keys are borrowed `'static` names for every header
+/// field the code knows (written by typed headers, interned when decoded), so a header costs no
+/// key allocations; unknown keys are owned.
+pub type ExtFields = BTreeMap<Cow<'static, str>, String>;
 
 /// How a header is serialized on the wire (high byte of the header word).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -170,7 +173,7 @@ impl RemotingCommand {
         self
     }
 
-    pub fn with_ext(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_ext(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
         self.ext_fields.insert(key.into(), value.into());
         self
     }

@@ -8,7 +8,7 @@ use sluice_remoting::{ExtFields, RemotingError};
 fn ext(pairs: &[(&str, &str)]) -> ExtFields {
     pairs
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string().into(), v.to_string()))
         .collect()
 }
 
@@ -19,7 +19,7 @@ fn written<H: CommandHeader>(h: &H) -> ExtFields {
 }
 
 fn keys(ext: &ExtFields) -> BTreeSet<&str> {
-    ext.keys().map(String::as_str).collect()
+    ext.keys().map(|k| k.as_ref()).collect()
 }
 
 fn set<'a>(list: &[&'a str]) -> BTreeSet<&'a str> {

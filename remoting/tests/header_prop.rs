@@ -106,7 +106,7 @@ fn any_ext() -> impl Strategy<Value = ExtFields> {
         ".{0,6}",
     ];
     proptest::collection::btree_map(
-        proptest::sample::select(KEY_POOL).prop_map(str::to_string),
+        proptest::sample::select(KEY_POOL).prop_map(|k| k.to_string().into()),
         value,
         0..KEY_POOL.len(),
     )

@@ -15,7 +15,7 @@ fn check_round_trip<H: CommandHeader + Default + PartialEq + std::fmt::Debug>(
 ) {
     let mut input: ExtFields = keys
         .iter()
-        .map(|k| (k.to_string(), "1".to_string()))
+        .map(|k| (k.to_string().into(), "1".to_string()))
         .collect();
     if has_rpc {
         input.insert("bname".into(), "broker-a".into());
@@ -33,7 +33,7 @@ fn check_round_trip<H: CommandHeader + Default + PartialEq + std::fmt::Debug>(
     if has_rpc {
         expected.extend(RpcFields::WIRE_KEYS);
     }
-    let got: BTreeSet<&str> = output.keys().map(String::as_str).collect();
+    let got: BTreeSet<&str> = output.keys().map(|k| k.as_ref()).collect();
     assert_eq!(got, expected, "{name}: written keys");
     if has_rpc {
         assert_eq!(output["bname"], "broker-a", "{name}");
@@ -49,11 +49,11 @@ fn check_round_trip<H: CommandHeader + Default + PartialEq + std::fmt::Debug>(
     // needs every one of them.
     let mut minimal = ExtFields::new();
     H::default().write_to(&mut minimal);
-    let required: Vec<String> = minimal.keys().cloned().collect();
+    let required: Vec<String> = minimal.keys().map(|k| k.to_string()).collect();
     assert_eq!(H::read_from(&minimal).unwrap(), H::default(), "{name}");
     for key in &required {
         let mut partial = minimal.clone();
-        partial.remove(key);
+        partial.remove(key.as_str());
         match H::read_from(&partial) {
             Err(RemotingError::HeaderField { field, .. }) => assert_eq!(field, key, "{name}"),
             other => panic!("{name}: removing {key} gave {other:?}"),
@@ -165,7 +165,7 @@ fn namesrv_keys_match_the_table() {
         RegisterBrokerRequestHeader::default().write_to(&mut e);
         e
     };
-    let got: BTreeSet<&str> = e.keys().map(String::as_str).collect();
+    let got: BTreeSet<&str> = e.keys().map(|k| k.as_ref()).collect();
     let want: BTreeSet<&str> = [
         "brokerName",
         "brokerAddr",

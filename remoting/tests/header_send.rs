@@ -11,12 +11,12 @@ use sluice_remoting::{ExtFields, RemotingCommand, RemotingError, RequestCode};
 fn ext(pairs: &[(&str, &str)]) -> ExtFields {
     pairs
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string().into(), v.to_string()))
         .collect()
 }
 
 fn keys(ext: &ExtFields) -> BTreeSet<&str> {
-    ext.keys().map(String::as_str).collect()
+    ext.keys().map(|k| k.as_ref()).collect()
 }
 
 fn set<'a>(list: &[&'a str]) -> BTreeSet<&'a str> {

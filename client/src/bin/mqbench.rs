@@ -5,11 +5,23 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
-use sluice_client::bench::cli::{run, CliError};
+use sluice_client::bench::cli::{parse, run_parsed, CliError};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let (kind, options) = match parse(&args) {
+        Ok(parsed) => parsed,
+        Err(CliError::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.runtime_threads())
         .enable_all()
         .build()
     {
@@ -19,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&args)) {
+    match runtime.block_on(run_parsed(kind, &options)) {
         Ok((report, text)) => {
             println!("{text}");
             let failed = report.send.as_ref().is_some_and(|s| s.failures > 0)
@@ -29,14 +41,6 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::SUCCESS
             }
-        }
-        Err(CliError::Help(text)) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(CliError::Usage(text)) => {
-            eprintln!("{text}");
-            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("{e}");

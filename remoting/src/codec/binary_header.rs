@@ -119,11 +119,12 @@ pub fn decode_binary_header(header: &[u8]) -> Result<RemotingCommand> {
         let value = ext.string(value_len, "extFields value")?;
         match (key, value) {
             (Some(k), Some(v)) => {
-                cmd.ext_fields.insert(k, v);
+                cmd.ext_fields
+                    .insert(crate::header::keys::intern(k.into()), v);
             }
             // Java stores a null value, which reads back as absent.
             (Some(k), None) => {
-                cmd.ext_fields.remove(&k);
+                cmd.ext_fields.remove(k.as_str());
             }
             (None, _) => {}
         }

@@ -74,7 +74,7 @@ fn read_ext_fields(cur: &mut JsonCursor<'_>, ext: &mut ExtFields) -> Result<()> 
     cur.object(|cur, key| {
         match cur.value_text()?.into_string() {
             Some(value) => {
-                ext.insert(key.into_owned(), value);
+                ext.insert(crate::header::keys::intern(key), value);
             }
             None => {
                 ext.remove(key.as_ref());

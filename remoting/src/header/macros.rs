@@ -54,7 +54,7 @@ macro_rules! command_header {
                 $( let mut $field: Option<&str> = None; )*
                 $( let mut $rpc = $crate::header::RpcFields::default(); )?
                 for (key, raw) in ext {
-                    match key.as_str() {
+                    match key.as_ref() {
                         $( $key => $field = Some(raw.as_str()), )*
                         _other => { $( $rpc.accept(_other, raw); )? }
                     }

@@ -30,6 +30,7 @@ pub mod admin;
 pub mod broker_to_client;
 pub mod consumer;
 pub mod controller;
+pub(crate) mod keys;
 pub mod namesrv;
 pub mod pop;
 pub mod query;
@@ -135,7 +136,7 @@ mod tests {
     fn ext(pairs: &[(&str, &str)]) -> ExtFields {
         pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|(k, v)| (k.to_string().into(), v.to_string()))
             .collect()
     }
 

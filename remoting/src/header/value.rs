@@ -111,13 +111,13 @@ pub fn read_optional<T: WireValue>(key: &'static str, raw: Option<&str>) -> Resu
 
 #[doc(hidden)]
 pub fn write_required<T: WireValue>(ext: &mut ExtFields, key: &'static str, value: &T) {
-    ext.insert(key.to_owned(), value.render());
+    ext.insert(std::borrow::Cow::Borrowed(key), value.render());
 }
 
 #[doc(hidden)]
 pub fn write_optional<T: WireValue>(ext: &mut ExtFields, key: &'static str, value: &Option<T>) {
     if let Some(value) = value {
-        ext.insert(key.to_owned(), value.render());
+        ext.insert(std::borrow::Cow::Borrowed(key), value.render());
     }
 }
 
