@@ -98,7 +98,9 @@ impl MappedFile {
         let len = map_len(size, &path)?;
         let mut opts = MmapOptions::new();
         opts.len(len);
-        if prefault {
+        // A pre-written segment is appended to with `pwrite`: its writable map is only for rare
+        // fix-ups (recovery), so it is not worth populating.
+        if prefault && !prewrite {
             opts.populate();
         }
         // SAFETY: the file is ours, sized to `len` above; other processes must not truncate store files (the store

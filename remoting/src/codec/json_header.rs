@@ -5,6 +5,8 @@
 //! strings), Rust (`remark:null`). Written: fastjson's form, keys alphabetical, no whitespace,
 //! null members omitted, every `extFields` value a JSON string.
 
+use std::borrow::Cow;
+
 use bytes::{BufMut, BytesMut};
 
 use super::json_cursor::JsonCursor;
@@ -71,17 +73,40 @@ fn read_ext_fields(cur: &mut JsonCursor<'_>, ext: &mut ExtFields) -> Result<()> 
     if !matches!(cur.peek(), Some(b'{' | b'n')) {
         return Err(cur.error("`extFields` must be an object"));
     }
+    let mut members: Vec<(Cow<'static, str>, Option<String>)> = Vec::with_capacity(16);
     cur.object(|cur, key| {
-        match cur.value_text()?.into_string() {
-            Some(value) => {
-                ext.insert(crate::header::keys::intern(key), value);
-            }
-            None => {
-                ext.remove(key.as_ref());
-            }
-        }
+        let value = cur.value_text()?.into_string();
+        members.push((crate::header::keys::intern(key), value));
         Ok(())
     })?;
+    // Member by member, the last occurrence of a key decides (a null removes it). The map is
+    // built in one go from the sorted survivors: cheaper than a search and a shift per insert.
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut last: Vec<(Cow<'static, str>, Option<String>)> = Vec::with_capacity(members.len());
+    for member in members {
+        match last.last_mut() {
+            Some(prev) if prev.0 == member.0 => *prev = member,
+            _ => last.push(member),
+        }
+    }
+    if ext.is_empty() {
+        *ext = last
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+    } else {
+        // A second `extFields` member (no real client sends one): applied over the first.
+        for (k, v) in last {
+            match v {
+                Some(v) => {
+                    ext.insert(k, v);
+                }
+                None => {
+                    ext.remove(k.as_ref());
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -204,6 +229,18 @@ mod tests {
         assert_eq!(cmd.ext("c"), Some("32"));
         assert_eq!(cmd.ext("d"), Some("true"));
         assert!(decode(r#"{"extFields":null}"#).ext_fields.is_empty());
+    }
+
+    #[test]
+    fn a_second_ext_fields_member_applies_over_the_first() {
+        let cmd =
+            decode(r#"{"extFields":{"a":"1","b":"2"},"extFields":{"b":null,"c":"3","a":"4"}}"#);
+        assert_eq!(cmd.ext("a"), Some("4"));
+        assert_eq!(cmd.ext("b"), None);
+        assert_eq!(cmd.ext("c"), Some("3"));
+        let cmd = decode(r#"{"extFields":{"k":null,"k":"v","j":"1","j":null}}"#);
+        assert_eq!(cmd.ext("k"), Some("v"));
+        assert_eq!(cmd.ext("j"), None);
     }
 
     #[test]
