@@ -58,6 +58,9 @@ pub struct MappedFileQueue {
     write_through: bool,
 }
 
+/// Capacity a thread's write-through buffer keeps between appends.
+const SCRATCH_KEEP: usize = 256 * 1024;
+
 thread_local! {
     /// Where write-through appends are assembled before their `pwrite`.
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -328,7 +331,13 @@ impl MappedFileQueue {
                 buf.clear();
                 buf.resize(len as usize, 0);
                 let out = fill(offset, &mut buf);
-                writer.file.write_at(writer.pos, &buf).map(|()| out)
+                let written = writer.file.write_at(writer.pos, &buf).map(|()| out);
+                // Do not keep a multi-MiB batch's buffer around on every thread that ever sent one.
+                if buf.capacity() > SCRATCH_KEEP {
+                    buf.clear();
+                    buf.shrink_to(SCRATCH_KEEP);
+                }
+                written
             });
             match written {
                 Ok(out) => out,
