@@ -63,6 +63,8 @@ pub struct BrokerMetrics {
     pub system_busy_total: AtomicU64,
     /// (request code, response code) -> processing latency.
     pub rpc_latency: DashMap<(i32, i32), Histogram>,
+    /// (consumer group, origin topic) -> messages moved to `%DLQ%group`.
+    pub send_to_dlq: DashMap<(String, String), AtomicU64>,
 }
 
 impl BrokerMetrics {
@@ -94,6 +96,15 @@ impl BrokerMetrics {
         }
         let groups = self.consumes.entry(topic.to_string()).or_default();
         add(&groups.entry(group.to_string()).or_default());
+    }
+
+    /// A message of `topic` consumed by `group` went to the group's DLQ
+    /// (`rocketmq_send_to_dlq_messages_total`).
+    pub fn record_send_to_dlq(&self, group: &str, topic: &str) {
+        self.send_to_dlq
+            .entry((group.to_string(), topic.to_string()))
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// A request was refused with SYSTEM_BUSY.
@@ -282,6 +293,25 @@ pub fn render(metrics: &BrokerMetrics, gauges: &Gauges, node: &NodeLabels) -> St
     }
     header(
         &mut out,
+        "rocketmq_send_to_dlq_messages_total",
+        "counter",
+        "Messages moved to a consumer group's dead-letter queue.",
+    );
+    for e in metrics.send_to_dlq.iter() {
+        let (group, topic) = e.key();
+        // Apache's `isSystem`: a system topic or a CID_RMQ_SYS_ group.
+        let is_system = crate::topic_config::is_system_topic(topic)
+            || group.starts_with(crate::subscription_group::SYS_CONSUMER_GROUP_PREFIX);
+        let _ = writeln!(
+            out,
+            "rocketmq_send_to_dlq_messages_total{{{base},consumer_group=\"{}\",topic=\"{}\",is_system=\"{is_system}\"}} {}",
+            escape(group),
+            escape(topic),
+            e.value().load(Ordering::Relaxed)
+        );
+    }
+    header(
+        &mut out,
         "rocketmq_system_busy_total",
         "counter",
         "Requests refused with SYSTEM_BUSY by flow control.",
@@ -339,6 +369,8 @@ mod tests {
         m.record_messages_in("T", 1, 50);
         m.record_messages_out("T", "g", 3, 150);
         m.record_system_busy();
+        m.record_send_to_dlq("g", "T");
+        m.record_send_to_dlq("g", "T");
         m.record_rpc(10, 0, Duration::from_millis(2));
         m.record_rpc(10, 0, Duration::from_secs(10));
         let node = NodeLabels {
@@ -367,5 +399,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("le=\"+Inf\"} 2"));
+        assert!(
+            text.contains("rocketmq_send_to_dlq_messages_total{cluster=\"C\",node_type=\"broker\",node_id=\"b-a\",consumer_group=\"g\",topic=\"T\",is_system=\"false\"} 2"),
+            "{text}"
+        );
     }
 }

@@ -103,10 +103,8 @@ async fn dlq_state(conn: &mut RawConnection, topic: &str, key: &str) -> (i64, Ra
     (offset, found)
 }
 
-/// How many CONSUMER_SEND_MSG_BACK requests the broker answered with SUCCESS, from its
-/// Prometheus endpoint (`rocketmq_rpc_latency`): proves the client's retries went through
-/// the broker's send-back, not the client's fallback of a plain send to %RETRY%group.
-async fn send_backs_answered(config_path: &std::path::Path) -> u64 {
+/// The broker's Prometheus text (`/metrics`).
+async fn broker_metrics(config_path: &std::path::Path) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let conf = std::fs::read_to_string(config_path).unwrap();
     let port = conf
@@ -124,12 +122,33 @@ async fn send_backs_answered(config_path: &std::path::Path) -> u64 {
         .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).await.unwrap();
-    text.lines()
+    text
+}
+
+/// How many CONSUMER_SEND_MSG_BACK requests the broker answered with SUCCESS
+/// (`rocketmq_rpc_latency`): proves the client's retries went through the broker's send-back,
+/// not the client's fallback of a plain send to %RETRY%group.
+fn send_backs_answered(metrics: &str) -> u64 {
+    metrics
+        .lines()
         .filter(|l| {
             l.starts_with("rocketmq_rpc_latency_bucket{")
                 && l.contains("request_code=\"consumer_send_msg_back\"")
                 && l.contains("response_code=\"success\"")
                 && l.contains("le=\"+Inf\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// `rocketmq_send_to_dlq_messages_total` of `group` and `topic`.
+fn sent_to_dlq(metrics: &str, group: &str, topic: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("rocketmq_send_to_dlq_messages_total{")
+                && l.contains(&format!("consumer_group=\"{group}\""))
+                && l.contains(&format!("topic=\"{topic}\""))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
@@ -235,10 +254,16 @@ async fn always_failing_rust_listener_ends_in_the_dlq() {
             "a retry came back sooner than its 1 s delay: {deliveries:?}"
         );
     }
+    let metrics = broker_metrics(&cluster.broker().config_path).await;
     assert_eq!(
-        send_backs_answered(&cluster.broker().config_path).await,
+        send_backs_answered(&metrics),
         expected as u64,
         "every failed delivery was handed back with CONSUMER_SEND_MSG_BACK"
+    );
+    assert_eq!(
+        sent_to_dlq(&metrics, GROUP, TOPIC),
+        1,
+        "the message's move to the DLQ is counted once"
     );
     assert_eq!(found.code(), Some(0), "{:?}", found.header);
     let contains = |needle: &[u8]| found.body.windows(needle.len()).any(|w| w == needle);

@@ -301,6 +301,7 @@ impl SendBackProcessor {
             .or_else(|| props.get(property::RETRY_TOPIC))
             .unwrap_or("");
         if outcome == SentBack::DeadLetter {
+            self.state.metrics.record_send_to_dlq(group, origin_topic);
             tracing::info!(
                 group,
                 origin_topic,

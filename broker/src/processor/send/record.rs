@@ -287,6 +287,8 @@ impl SendProcessor {
             max_reconsume,
             "retry message sent to the DLQ"
         );
+        let origin_topic = props.get(property::RETRY_TOPIC).unwrap_or(topic.as_str());
+        self.state.metrics.record_send_to_dlq(group, origin_topic);
         props.insert(property::DELAY, "0");
         *topic = dlq;
         *queue_id = 0;
