@@ -162,6 +162,39 @@ enum Command {
     ElectMaster(controller::ElectMaster),
 }
 
+/// The `mqadmin` process: runs the command in `std::env::args`, prints what it printed, or the
+/// error on stderr with exit status 1. Both the `mqadmin` binary and the test harness's
+/// `it-mqadmin` call it.
+pub fn main() -> std::process::ExitCode {
+    use std::io::Write;
+    use std::process::ExitCode;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        eprintln!("usage: mqadmin <command> [options]; mqadmin --help lists the commands");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mqadmin: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut out = String::new();
+    let result = runtime.block_on(run(&args, &mut out));
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", e.to_string().trim_end());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs one command (`args` without the program name), appending its output to `out`.
 /// `-h` prints the help into `out` and succeeds.
 pub async fn run<S: AsRef<str>>(args: &[S], out: &mut String) -> CliResult {

@@ -1,35 +1,7 @@
 //! `mqadmin` as a binary of this package, so integration tests can find it through
-//! `CARGO_BIN_EXE_it-mqadmin` (the docker test builds its image from the debug binaries).
-//! Same behaviour as `client/src/bin/mqadmin.rs`: prints the command's output, or the error on
-//! stderr with exit status 1.
+//! `CARGO_BIN_EXE_it-mqadmin` (the docker test builds its image from the debug binaries). It runs
+//! the same `sluice_client::admin::cli::main` as `client/src/bin/mqadmin.rs`.
 
-use std::io::Write;
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        eprintln!("usage: mqadmin <command> [options]; mqadmin --help lists the commands");
-        return ExitCode::FAILURE;
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mqadmin: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut out = String::new();
-    let result = runtime.block_on(sluice_client::admin::cli::run(&args, &mut out));
-    let _ = std::io::stdout().write_all(out.as_bytes());
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{}", e.to_string().trim_end());
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    sluice_client::admin::cli::main()
 }
